@@ -29,7 +29,7 @@ def _fire(ctx, input_, **params):
 class ATan(torch.autograd.Function):
     "Heaviside forward; backward: derivative of (1/π)·arctan(π·alpha·x/2), peak alpha/2 at x = 0."
     @staticmethod
-    def forward(ctx, input_, alpha=2.0): return _fire(ctx, input_, alpha=alpha)
+    def forward(ctx, input_, alpha): return _fire(ctx, input_, alpha=alpha)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -38,7 +38,7 @@ class ATan(torch.autograd.Function):
 class FastSigmoid(torch.autograd.Function):
     "Heaviside forward; backward: 1 / (slope·|x| + 1)², the fast sigmoid of Zenke & Ganguli (2018)."
     @staticmethod
-    def forward(ctx, input_, slope=25): return _fire(ctx, input_, slope=slope)
+    def forward(ctx, input_, slope): return _fire(ctx, input_, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -47,7 +47,7 @@ class FastSigmoid(torch.autograd.Function):
 class Sigmoid(torch.autograd.Function):
     "Heaviside forward; backward: derivative of the logistic sigmoid σ(slope·x)."
     @staticmethod
-    def forward(ctx, input_, slope=25): return _fire(ctx, input_, slope=slope)
+    def forward(ctx, input_, slope): return _fire(ctx, input_, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -58,7 +58,7 @@ class Sigmoid(torch.autograd.Function):
 class SpikeRateEscape(torch.autograd.Function):
     "Heaviside forward; backward: slope·exp(-beta·|x - 1|), an escape-rate kernel peaking at x = 1."
     @staticmethod
-    def forward(ctx, input_, beta=1, slope=25): return _fire(ctx, input_, beta=beta, slope=slope)
+    def forward(ctx, input_, beta, slope): return _fire(ctx, input_, beta=beta, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -74,7 +74,7 @@ class StraightThroughEstimator(torch.autograd.Function):
 class Triangular(torch.autograd.Function):
     "Heaviside forward; backward: +threshold below 0, -threshold at and above 0 (snnTorch's definition)."
     @staticmethod
-    def forward(ctx, input_, threshold=1): return _fire(ctx, input_, threshold=threshold)
+    def forward(ctx, input_, threshold): return _fire(ctx, input_, threshold=threshold)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -93,7 +93,7 @@ class Heaviside(torch.autograd.Function):
 class SparseFastSigmoid(torch.autograd.Function):
     "Heaviside forward; backward: fast sigmoid, kept only where x > B (Perez-Nieves & Goodman, 2021)."
     @staticmethod
-    def forward(ctx, input_, slope=25, B=1): return _fire(ctx, input_, slope=slope, B=B)
+    def forward(ctx, input_, slope, B): return _fire(ctx, input_, slope=slope, B=B)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -102,7 +102,7 @@ class SparseFastSigmoid(torch.autograd.Function):
 class LeakySpikeOperator(torch.autograd.Function):
     "Heaviside forward; backward: 1 where the neuron fired, `slope` elsewhere."
     @staticmethod
-    def forward(ctx, input_, slope=0.1): return _fire(ctx, input_, slope=slope)
+    def forward(ctx, input_, slope): return _fire(ctx, input_, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
@@ -111,7 +111,7 @@ class LeakySpikeOperator(torch.autograd.Function):
 class StochasticSpikeOperator(torch.autograd.Function):
     "Heaviside forward; backward: 1 where fired, fresh uniform noise (u - 1/2 + mean)·variance elsewhere."
     @staticmethod
-    def forward(ctx, input_, mean=0, variance=0.2): return _fire(ctx, input_, mean=mean, variance=variance)
+    def forward(ctx, input_, mean, variance): return _fire(ctx, input_, mean=mean, variance=variance)
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
