@@ -16,6 +16,10 @@ from .neurons import *
 _SUBMODULES = ('spikegen', 'functional', 'utils', 'spikeplot', 'widgets', 'data', 'export_nir', 'import_nir',
                'sequence', 'exercises', 'train')
 
+# Top-level functions that live in a lazily loaded submodule.
+_FUNCTIONS = {'export_to_nir': 'export_nir', 'import_from_nir': 'import_nir'}
+
 def __getattr__(name):
     if name in _SUBMODULES: return importlib.import_module(f'{__name__}.{name}')
+    if name in _FUNCTIONS: return getattr(importlib.import_module(f'{__name__}.{_FUNCTIONS[name]}'), name)
     raise AttributeError(f"module 'snnedu' has no attribute {name!r}")

@@ -208,5 +208,6 @@ def SSO(mean=0, variance=0.2):
 def custom_surrogate(custom_surrogate_function):
     "Your own surrogate: `fn(input_, grad_output, spikes)` must return the input's gradient (grad_output included)."
     if not callable(custom_surrogate_function):
-        raise TypeError(f"surrogate.custom_surrogate: expected a function fn(input_, grad_output, spikes), got {custom_surrogate_function!r}")
+        raise TypeError(f"surrogate.custom_surrogate: custom_surrogate_function must be a function fn(input_, grad_output, spikes), "
+                        f"got {custom_surrogate_function!r}")
     return SurrogateSpike('custom_surrogate', CustomSurrogate, custom_surrogate_function=custom_surrogate_function)

@@ -94,7 +94,7 @@ def test_gradcheck_float64():
     ('LSO', {'slope': 0}, ValueError, 'slope must be > 0'),
     ('SSO', {'variance': 0}, ValueError, 'variance must be > 0'),
     ('SSO', {'mean': 'zero'}, TypeError, 'mean must be a number'),
-    ('custom_surrogate', {'custom_surrogate_function': 'not callable'}, TypeError, 'expected a function'),
+    ('custom_surrogate', {'custom_surrogate_function': 'not callable'}, TypeError, 'custom_surrogate_function must be a function'),
 ])
 def test_bad_parameters_raise_clearly(factory, kwargs, error, message):
     with pytest.raises(error, match=message): getattr(surrogate, factory)(**kwargs)

@@ -2,3 +2,11 @@
 
 This file only re-exports them; it is kept by hand.
 """
+from .base import SpikingNeuron, LIF
+from .leaky import Leaky
+from .lapicque import Lapicque
+from .synaptic import Synaptic
+from .alpha import Alpha
+from .parallel import LeakyParallel
+from .recurrent import RLeaky, RSynaptic
+from .lstm import SLSTM, SConv2dLSTM

@@ -1,0 +1,395 @@
+"""Side-by-side speed and memory of snnedu's time loops against snnTorch 1.0.0 and SpikingJelly.
+
+Not a test: pytest collects only `test_*.py`, so `python -m pytest tests/` never imports this file.
+Run it from the repository root, on an otherwise idle machine (it prints the load it started under):
+
+    python tests/benchmarks/bench_neurons.py                 # full run, 1 and 2 threads (~5 min)
+    python tests/benchmarks/bench_neurons.py --rounds 3      # quicker, noisier
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295 python tests/benchmarks/bench_neurons.py
+    THP_MEM_ALLOC_ENABLE=1 python tests/benchmarks/bench_neurons.py   # PyTorch's 2 MiB pages for every peer
+
+The allocator setting matters on these VMs (a fresh 52 MB tensor costs tens of ms of page faults), so the
+header prints it. snnedu's sequence path asks for 2 MiB pages on its own large buffers (an madvise hint);
+THP_MEM_ALLOC_ENABLE=1 gives every implementation that benefit.
+
+Every implementation runs in the same process, interleaved round by round (so a burst of load
+hits all of them), after warm-up; the table shows the median over rounds. Cases:
+
+* one LIF layer (beta=0.9, threshold=1, arctan surrogate, subtract reset), B=128, N=1024,
+  T in {25, 100}: forward only (under `torch.no_grad()`) and forward+backward of `spk.sum()`
+  with the input requiring grad (as it does inside a network);
+* peak memory of that forward+backward at T=100, each implementation in a fresh process
+  (peak RSS minus RSS before the run, read from /proc/self/status after resetting the peak);
+* snnTorch's quickstart conv net (Conv2d(1,12,5)-MaxPool2d(2)-Leaky-Conv2d(12,64,5)-MaxPool2d(2)
+  -Leaky-Flatten-Linear(1024,10)-Leaky(output=True), beta=0.5, fast_sigmoid(25)), T=25, B=128,
+  a static image fed at every step, rate cross-entropy loss, one Adam step (SpikingJelly has no fast
+  sigmoid surrogate: its rows use its Sigmoid; its input is the image repeated along time, as its tutorials do).
+
+Rows named "floor: ..." are not implementations but what bounds one: writing the outputs and the input
+gradient once (LIF), and the two convolutions alone, forward and backward, time folded (conv net).
+
+Ratios are "other's time / this time": > 1 means this implementation is faster.
+"""
+import argparse
+import importlib.metadata
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # benchmark the checkout, not an installed copy
+
+B, N, BETA = 128, 1024, 0.9
+
+# ---------------------------------------------------------------------------------------------
+# Optional peers: each import failure becomes a reason shown in the table, never a crash.
+
+def _try_import(name):
+    try: return __import__(name), None
+    except Exception as e: return None, f"{type(e).__name__}: {e}"
+
+def snnedu_parts(need_sequence=False):
+    "The snnedu pieces this benchmark needs, or a reason they are missing."
+    try:
+        import snnedu
+        from snnedu import surrogate
+        parts = dict(Leaky=snnedu.Leaky, surrogate=surrogate)
+        if need_sequence:
+            from snnedu.sequence import neuron_sequence, sequence
+            parts.update(neuron_sequence=neuron_sequence, sequence=sequence)
+        return parts, None
+    except Exception as e: return None, f"{type(e).__name__}: {e}"
+
+def sj_parts():
+    try:
+        from spikingjelly.activation_based import functional, layer, neuron, surrogate
+        return dict(functional=functional, layer=layer, neuron=neuron, surrogate=surrogate), None
+    except Exception as e: return None, f"{type(e).__name__}: {e}"
+
+# ---------------------------------------------------------------------------------------------
+# One LIF layer. Each factory returns `run(x, backward)`; x is [T, B, N].
+
+def _finish(spk_seq, backward):
+    if backward: spk_seq.sum().backward()
+    return spk_seq
+
+def lif_snnedu_step(T):
+    sn, why = snnedu_parts()
+    if sn is None: return None, why
+    lif = sn['Leaky'](beta=BETA)
+    def run(x, backward):
+        mem, spk_rec = torch.zeros_like(x[0]), []
+        for x_t in x.unbind(0):
+            spk, mem = lif(x_t, mem)
+            spk_rec.append(spk)
+        return _finish(torch.stack(spk_rec), backward)
+    return run, None
+
+def lif_snnedu_sequence(T):
+    sn, why = snnedu_parts(need_sequence=True)
+    if sn is None: return None, why
+    lif, neuron_sequence = sn['Leaky'](beta=BETA), sn['neuron_sequence']
+    def run(x, backward):
+        spk_seq, mem_seq = neuron_sequence(lif, x, torch.zeros_like(x[0]))
+        return _finish(spk_seq, backward)
+    return run, None
+
+def lif_snntorch_tutorial(T):
+    snntorch, why = _try_import('snntorch')
+    if snntorch is None: return None, why
+    lif = snntorch.Leaky(beta=BETA)
+    def run(x, backward):  # snnTorch's tutorials: index the input at every step
+        mem, spk_rec = lif.init_leaky(), []
+        for step in range(x.shape[0]):
+            spk, mem = lif(x[step], mem)
+            spk_rec.append(spk)
+        return _finish(torch.stack(spk_rec), backward)
+    return run, None
+
+def lif_snntorch_unbind(T):
+    snntorch, why = _try_import('snntorch')
+    if snntorch is None: return None, why
+    lif = snntorch.Leaky(beta=BETA)
+    def run(x, backward):
+        mem, spk_rec = lif.init_leaky(), []
+        for x_t in x.unbind(0):
+            spk, mem = lif(x_t, mem)
+            spk_rec.append(spk)
+        return _finish(torch.stack(spk_rec), backward)
+    return run, None
+
+def lif_spikingjelly(T):
+    sj, why = sj_parts()
+    if sj is None: return None, why
+    # decay_input=False, v_reset=None (soft reset), detach_reset=True: U = (1 - 1/tau) U + X - S·θ, β = 0.9
+    node = sj['neuron'].LIFNode(tau=1 / (1 - BETA), decay_input=False, v_threshold=1.0, v_reset=None,
+                                surrogate_function=sj['surrogate'].ATan(alpha=2.0), detach_reset=True, step_mode='m')
+    def run(x, backward):
+        sj['functional'].reset_net(node)
+        return _finish(node(x), backward)
+    return run, None
+
+def lif_floor(T):
+    """Not an implementation: the memory traffic any one must do. Forward writes spikes and membrane (2 fresh T×B×N
+    buffers, reading x); backward adds the input gradient (a third). Fresh buffers get snnedu's huge-page hint."""
+    try: from snnedu.sequence import _empty_seq
+    except Exception as e: return None, f"{type(e).__name__}: {e}"
+    def run(x, backward):
+        x = x.detach()
+        spk, mem = _empty_seq(x), _empty_seq(x)
+        torch.gt(x, 1.0, out=spk); torch.mul(x, 0.9, out=mem)
+        if backward: torch.mul(mem, 0.5, out=_empty_seq(x))
+    return run, None
+
+LIF_IMPLS = {
+    'snnedu step loop': lif_snnedu_step,
+    'snnedu sequence': lif_snnedu_sequence,
+    'snnTorch tutorial x[step]': lif_snntorch_tutorial,
+    'snnTorch unbind loop': lif_snntorch_unbind,
+    'SpikingJelly multi-step': lif_spikingjelly,
+    'floor: write outputs+grad': lif_floor,
+}
+SNNTORCH_REF = 'snnTorch tutorial x[step]'
+PEERS = ('snnTorch tutorial x[step]', 'snnTorch unbind loop', 'SpikingJelly multi-step',
+         'snnTorch step loop')
+
+def lif_input(T, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(T, B, N, generator=g) * 0.5 + 0.3).requires_grad_()
+
+# ---------------------------------------------------------------------------------------------
+# The quickstart conv net. Each factory returns `run(data, targets)`: one Adam training step.
+
+CONV_T = 25
+
+def _convnet(Leaky, spike_grad, **kw):
+    return nn.Sequential(nn.Conv2d(1, 12, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
+                         nn.Conv2d(12, 64, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
+                         nn.Flatten(), nn.Linear(64 * 4 * 4, 10),
+                         Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, output=True, **kw))
+
+def _rate_ce(spk_seq, targets):
+    "Cross-entropy of every step's output spikes, averaged over time and batch (snnTorch's ce_rate_loss)."
+    return F.cross_entropy(spk_seq.flatten(0, 1), targets.repeat(spk_seq.shape[0]))
+
+def _train_step(net, opt, forward, data, targets):
+    spk_seq = forward(data)
+    loss = _rate_ce(spk_seq, targets)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+def _reset_all(net):
+    for m in net.modules():
+        if hasattr(m, 'reset_mem') and m is not net: m.reset_mem()
+
+def conv_snnedu_step():
+    sn, why = snnedu_parts()
+    if sn is None: return None, why
+    torch.manual_seed(0)
+    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    def forward(data):
+        _reset_all(net)
+        return torch.stack([net(data)[0] for _ in range(CONV_T)])
+    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+
+def conv_snnedu_sequence():
+    sn, why = snnedu_parts(need_sequence=True)
+    if sn is None: return None, why
+    torch.manual_seed(0)
+    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    def forward(data):
+        _reset_all(net)
+        out = sn['sequence'](net, data.expand(CONV_T, *data.shape))  # static image: a stride-0 time axis
+        return out[0] if isinstance(out, tuple) else out
+    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+
+def conv_snntorch_step():
+    snntorch, why = _try_import('snntorch')
+    if snntorch is None: return None, why
+    from snntorch import surrogate, utils
+    torch.manual_seed(0)
+    net = _convnet(snntorch.Leaky, surrogate.fast_sigmoid(slope=25))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    def forward(data):  # the quickstart's forward_pass
+        utils.reset(net)
+        spk_rec = []
+        for step in range(CONV_T):
+            spk_out, mem_out = net(data)
+            spk_rec.append(spk_out)
+        return torch.stack(spk_rec)
+    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+
+def conv_spikingjelly():
+    sj, why = sj_parts()
+    if sj is None: return None, why
+    L, nrn, sg = sj['layer'], sj['neuron'], sj['surrogate']
+    torch.manual_seed(0)
+    lif = lambda: nrn.LIFNode(tau=2.0, decay_input=False, v_reset=None, surrogate_function=sg.Sigmoid(alpha=4.0),
+                              detach_reset=True, step_mode='m')
+    net = nn.Sequential(L.Conv2d(1, 12, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
+                        L.Conv2d(12, 64, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
+                        L.Flatten(step_mode='m'), L.Linear(64 * 4 * 4, 10, step_mode='m'), lif())
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    def forward(data):  # SpikingJelly's tutorials repeat the static image along time
+        sj['functional'].reset_net(net)
+        return net(data.unsqueeze(0).repeat(CONV_T, 1, 1, 1, 1))
+    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+
+def conv_floor():
+    "Not an implementation: only the two convolutions' forward+backward, time folded, channels-last (what sequence does)."
+    torch.manual_seed(0)
+    c1, c2 = nn.Conv2d(1, 12, 5), nn.Conv2d(12, 64, 5)
+    s1 = (torch.rand(CONV_T * B, 12, 12, 12) > 0.8).float().contiguous(memory_format=torch.channels_last).requires_grad_()
+    def run(data, targets):
+        s1.grad = None
+        y1 = c1(data)                                                  # static input: once
+        y2 = c2(s1)                                                    # layer-1 spikes, all steps at once
+        (y1.sum() + y2.sum()).backward()
+    return run, None
+
+CONV_IMPLS = {
+    'snnedu step loop': conv_snnedu_step,
+    'snnedu sequence': conv_snnedu_sequence,
+    'snnTorch step loop': conv_snntorch_step,
+    'SpikingJelly multi-step': conv_spikingjelly,
+    'floor: the 2 convs only': conv_floor,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Timing: interleaved rounds, warm-up first, median.
+
+def time_interleaved(runs, rounds, warmup=1):
+    "runs: {name: zero-arg callable}. Returns {name: median seconds}."
+    for _ in range(warmup):
+        for f in runs.values(): f()
+    times = {k: [] for k in runs}
+    for _ in range(rounds):
+        for k, f in runs.items():
+            t0 = time.perf_counter(); f(); times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+def lif_cases(threads, rounds, Ts):
+    rows = []
+    for T in Ts:
+        x = lif_input(T)
+        made = {k: f(T) for k, f in LIF_IMPLS.items()}
+        ok = {k: run for k, (run, why) in made.items() if run is not None}
+        for backward in (False, True):
+            def call(run=None):
+                if backward:
+                    x.grad = None
+                    run(x, True)
+                else:
+                    with torch.no_grad(): run(x, False)
+            res = time_interleaved({k: (lambda r=r: call(r)) for k, r in ok.items()}, rounds)
+            case = f"LIF T={T} {'fwd+bwd' if backward else 'fwd'}"
+            rows.append((case, threads, res, {k: why for k, (run, why) in made.items() if run is None}))
+    return rows
+
+def conv_case(threads, rounds):
+    g = torch.Generator().manual_seed(0)
+    data, targets = torch.rand(B, 1, 28, 28, generator=g), torch.randint(0, 10, (B,), generator=g)
+    made = {k: f() for k, f in CONV_IMPLS.items()}
+    ok = {k: run for k, (run, why) in made.items() if run is not None}
+    res = time_interleaved({k: (lambda r=r: r(data, targets)) for k, r in ok.items()}, rounds)
+    return [(f"quickstart convnet T={CONV_T} Adam step", threads, res,
+             {k: why for k, (run, why) in made.items() if run is None})]
+
+# ---------------------------------------------------------------------------------------------
+# Peak memory, each implementation in a fresh process.
+
+def _status_kb(field):
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(field + ':'): return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+def memory_child(name, T):
+    "Runs in a fresh process: prints the peak RSS growth (MiB) of one forward+backward."
+    torch.set_num_threads(1)
+    run, why = LIF_IMPLS[name](T)
+    if run is None: print(f"n/a {why}"); return
+    small = lif_input(2, seed=1)
+    run(small, True)                      # warm-up at a tiny size: lazy initialisation, not buffers
+    x = lif_input(T)
+    Path('/proc/self/clear_refs').write_text('5')  # reset VmHWM (peak RSS) to the current RSS
+    before = _status_kb('VmRSS')
+    run(x, True)
+    print(f"{(_status_kb('VmHWM') - before) / 1024:.1f}")
+
+def memory_case(T):
+    res, missing = {}, {}
+    for name in LIF_IMPLS:
+        if name.startswith('floor'): continue
+        out = subprocess.run([sys.executable, __file__, '--memory-child', name, '--T', str(T)],
+                             capture_output=True, text=True, env=os.environ.copy())
+        text = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else f"error: {out.stderr.strip()[-200:]}"
+        try: res[name] = float(text)
+        except ValueError: missing[name] = text
+    return res, missing
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+
+def ratio(a, b): return f"{a / b:6.2f}x" if a and b else "   -   "
+
+def print_table(rows):
+    print(f"\n{'case':34s} {'thr':>3s}  {'implementation':28s} {'median ms':>10s}  {'snnTorch/this':>13s}  {'best peer/this':>14s}")
+    for case, threads, res, missing in rows:
+        ref = res.get(SNNTORCH_REF) or res.get('snnTorch step loop')
+        peers = [v for k, v in res.items() if k in PEERS]
+        best = min(peers) if peers else None
+        for k, v in res.items():
+            print(f"{case:34s} {threads:>3d}  {k:28s} {1e3 * v:10.1f}  {ratio(ref, v):>13s}  {ratio(best, v):>14s}")
+        for k, why in missing.items():
+            print(f"{case:34s} {threads:>3d}  {k:28s} {'n/a':>10s}  ({why[:60]})")
+
+def print_memory(T, res, missing):
+    ref = res.get(SNNTORCH_REF)
+    print(f"\nPeak memory of one forward+backward, T={T}, B={B}, N={N} (fresh process each; peak RSS growth):")
+    for k, v in res.items():
+        print(f"  {k:28s} {v:8.1f} MiB   this/snnTorch tutorial = {v / ref if ref else float('nan'):.2f}")
+    for k, why in missing.items(): print(f"  {k:28s} n/a ({why[:80]})")
+
+def environment():
+    malloc = {k: v for k, v in os.environ.items() if k.startswith(('GLIBC_TUNABLES', 'MALLOC_', 'THP_MEM_ALLOC_ENABLE'))}
+    versions = {}
+    for name in ('snntorch', 'spikingjelly'):
+        try: versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError: versions[name] = 'not installed'
+    return (f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()}\n"
+            f"glibc malloc setting: {malloc or 'default (GLIBC_TUNABLES, MALLOC_* and THP_MEM_ALLOC_ENABLE unset)'}\n"
+            f"peers: {versions}")
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--rounds', type=int, default=7)
+    p.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    p.add_argument('--T', type=int, nargs='+', default=[25, 100])
+    p.add_argument('--skip', nargs='*', default=[], choices=['lif', 'memory', 'conv'])
+    p.add_argument('--memory-child', default=None, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.memory_child: return memory_child(a.memory_child, a.T[0])
+    print(environment())
+    print(f"command: {' '.join([Path(sys.executable).name] + sys.argv)}")
+    rows = []
+    for threads in a.threads:
+        torch.set_num_threads(threads)
+        if 'lif' not in a.skip: rows += lif_cases(threads, a.rounds, a.T)
+        if 'conv' not in a.skip: rows += conv_case(threads, max(3, a.rounds // 2))
+    print_table(rows)
+    if 'memory' not in a.skip: print_memory(max(a.T), *memory_case(max(a.T)))
+    print(f"\nload average at the end: {os.getloadavg()}")
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,90 @@
+"""Every name and signature of the specification (shared/spec/api-surface.md) exists in snnedu.
+
+A snnTorch user's code must run after `import snnedu as snn`: same names, same parameter names in the
+same order, same defaults. snnedu may add trailing parameters with defaults (never remove or reorder).
+"""
+import importlib
+import inspect
+import re
+
+import pytest
+
+SECTION_MODULES = {'snnedu (top level: neurons)': 'snnedu', 'snnedu.surrogate': 'snnedu.surrogate',
+                   'snnedu.spikegen': 'snnedu.spikegen', 'snnedu.functional': 'snnedu.functional',
+                   'snnedu.spikeplot': 'snnedu.spikeplot', 'snnedu.utils': 'snnedu.utils',
+                   'NIR export (export_nir)': 'snnedu.export_nir', 'NIR import (import_nir)': 'snnedu.import_nir'}
+
+# Names of the surface that snnedu does not provide yet, each with the reason. A name that starts to
+# exist makes its xfail pass strictly, which fails the run: then remove it from this list.
+NOT_YET = {
+    'snnedu.StateLeaky': 'state-space neurons are not in the course yet',
+    'snnedu.LinearLeaky': 'state-space neurons are not in the course yet',
+    'snnedu.DeltaLeaky': 'delta neurons are not in the course yet',
+    'snnedu.AssociativeLeaky': 'wheel-only SSM block, not a LIF neuron',
+    'snnedu.GradedSpikes': 'layer not in the course yet',
+    'snnedu.BatchNormTT1d': 'layer not in the course yet',
+    'snnedu.BatchNormTT2d': 'layer not in the course yet',
+}
+# Deliberate differences from the reference's signature, each with the reason.
+DIFFERENT_DEFAULTS = {
+    'snnedu.export_nir.export_to_nir': {'model_name'},   # our graphs say they come from snnedu
+}
+
+NO_DEFAULT = object()
+
+def spec_entries(spec_dir):
+    text = (spec_dir / 'api-surface.md').read_text(encoding='utf-8')
+    entries, module, owner = [], None, None
+    for line in text.splitlines():
+        if line.startswith('## '): module = SECTION_MODULES.get(line[3:].strip())
+        m = re.match(r'(\s*)- `(class|def) (\w+)\((.*)\)(?: -> .*)?`$', line) or re.match(r'(\s*)- `\.()(\w+)\((.*)\)(?: -> .*)?`$', line)
+        if not m or module is None: continue
+        indent, kind, name, params = m.groups()
+        if indent: entries.append((module, owner, name, params))
+        else: owner = name if kind == 'class' else None; entries.append((module, None, name, params))
+    return entries
+
+def param_names_and_defaults(params):
+    "Parse 'a, b=1.0, *args, c: int = 2' into [(name, default-string or None)]."
+    out = []
+    for p in re.split(r',\s*(?![^()\[\]]*[)\]])', params):
+        if not p.strip(): continue
+        p = re.sub(r':\s*[^=]+', '', p.strip())  # drop annotations
+        name, _, default = p.partition('=')
+        out.append((name.strip(), default.strip() or None))
+    return out
+
+def pytest_generate_tests(metafunc):
+    if 'entry' in metafunc.fixturenames:
+        from conftest import ROOT
+        spec_dir = ROOT.parent / 'shared' / 'spec'
+        entries = spec_entries(spec_dir) if spec_dir.exists() else []
+        ids = [f"{m}.{o + '.' if o else ''}{n}" for m, o, n, _ in entries]
+        marks = [pytest.mark.xfail(reason=NOT_YET[f'{m}.{o or n}'], strict=True) if f'{m}.{o or n}' in NOT_YET else () for m, o, n, _ in entries]
+        metafunc.parametrize('entry', [pytest.param(e, marks=mk, id=i) for e, mk, i in zip(entries, marks, ids)])
+
+def test_spec_was_found():
+    from conftest import ROOT
+    assert len(spec_entries(ROOT.parent / 'shared' / 'spec')) > 100, 'shared/spec/api-surface.md not found beside the checkout'
+
+def test_signature(entry):
+    module_name, owner, name, params = entry
+    obj = importlib.import_module(module_name)
+    for attr in filter(None, (owner, name)):
+        assert hasattr(obj, attr), f'{module_name}: {owner or ""}{"." if owner else ""}{name} is missing'
+        obj = getattr(obj, attr)
+    want = param_names_and_defaults(params)
+    if [n for n, _ in want] in (['*args', '**kwargs'], ['ctx', 'grad_output']) and owner is None: return  # autograd Function classes
+    try: sig = inspect.signature(obj)
+    except (TypeError, ValueError): pytest.fail(f'{name} has no inspectable signature')
+    have = [(('*' if p.kind is p.VAR_POSITIONAL else '**' if p.kind is p.VAR_KEYWORD else '') + p.name,
+             NO_DEFAULT if p.default is p.empty else p.default) for p in sig.parameters.values()]
+    if want and want[0][0] in ('self', 'cls') and (not have or have[0][0] != want[0][0]): want = want[1:]  # bound/static
+    assert [n for n, _ in have[:len(want)]] == [n for n, _ in want], f'{name}: parameters {have} vs spec {want}'
+    skip_defaults = DIFFERENT_DEFAULTS.get(f'{module_name}.{name}', set())
+    for (n, d), (_, hd) in zip(want, have):
+        if d is None or n in skip_defaults: continue
+        if d in ('identity', 'lambda x: x') or d.startswith('<'): assert callable(hd); continue
+        assert repr(hd) == d or str(hd) == d or hd == eval(d), f'{name}: default of {n} is {hd!r}, spec says {d}'
+    for n, d in have[len(want):]:
+        assert d is not NO_DEFAULT or n.startswith('*'), f'{name}: extra parameter {n} must have a default'
