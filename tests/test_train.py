@@ -90,3 +90,17 @@ def test_load_data_bad_name():
 def test_python_dash_m_snnedu_help(repo_root):
     res = subprocess.run([sys.executable, '-m', 'snnedu', '--help'], cwd=repo_root, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and 'usage: python -m snnedu' in res.stdout and '--max-batches' in res.stdout
+
+def test_torchrun_two_processes_shard_the_data(repo_root, tmp_path):
+    "`torchrun --nproc_per_node 2 -m snnedu`: two gloo processes on 127.0.0.1 each train on half the images; rank 0 reports and saves."
+    import os, socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]     # a free port on this machine
+    env = dict(os.environ, SNNEDU_DATA=str(tmp_path / 'data'), OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1', '--master_port', str(port),
+           '-m', 'snnedu', '--epochs', '1', '--max-batches', '2', '--batch-size', '8', '--steps', '3', '--device', 'cpu',
+           '--out', str(tmp_path / 'run')]
+    res = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert res.stdout.count('Training the quickstart SNN') == 1 and '2 processes, 2000 images each' in res.stdout, res.stdout
+    assert res.stdout.count('Held-out accuracy') == 1
+    assert sorted(p.name for p in (tmp_path / 'run').iterdir()) == ['raster.png', 'snn_weights.pt']
