@@ -129,7 +129,9 @@ def _init_distributed(device):
 def _finish_distributed(result):
     "Leave the process group (if any) and return `result`."
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()                 # wait for rank 0 to finish: tearing gloo down early can abort the others
+        dist.destroy_process_group()
     return result
 
 def load_data(name, root=None):

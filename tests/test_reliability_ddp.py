@@ -81,6 +81,8 @@ WORKER = SHARED + textwrap.dedent('''
             model = DDP(Seq(net) if mode == "sequence" else net, broadcast_buffers=bb)
             params = train(model, net, x_seq[:, shard], y_seq[:, shard], mode)
             torch.save(params, os.path.join(out_dir, f"{mode}-{bb}-rank{rank}.pt"))
+            del model
+        dist.barrier()                  # no rank tears gloo down while the other still talks to it (SIGABRT otherwise)
         dist.destroy_process_group()
 
     if __name__ == "__main__":
