@@ -14,8 +14,11 @@ from snnedu.neurons.leaky import Leaky
 from snnedu.neurons.synaptic import Synaptic
 from snnedu.neurons.alpha import Alpha
 from snnedu.neurons.lapicque import Lapicque
-from snnedu.sequence import (LeakySequence, SynapticSequence, _fusable, _leaky_forward_inplace, _leaky_forward_steps,
-                             _leaky_sequence_fused, _sequence_loop, neuron_sequence, sequence, spike_backward)
+from snnedu.neurons.base import neuron_sequence, sequence_loop
+from snnedu.neurons.leaky import LeakySequence, _leaky_forward_inplace, _leaky_forward_steps, leaky_sequence
+from snnedu.neurons.synaptic import SynapticSequence
+from snnedu.neurons.scan import spike_backward, spike_backward_into
+from snnedu.sequence import sequence
 
 MECHS, DELAYS = ("subtract", "zero", "none"), (True, False)
 
@@ -42,9 +45,16 @@ def assert_same(a, b, **tol):
     for u, v in zip(a, b):
         assert_close(u, v, **(tol or (dict(rtol=2e-5, atol=1e-4) if u.dtype == torch.float32 else {})))
 
-fused = lambda lif, x, m: _leaky_sequence_fused(lif, x, m)
-fused_steps = lambda lif, x, m: _leaky_sequence_fused(lif, x, m, inplace=False)
-loop = lambda lif, x, m: _sequence_loop(lif, x, m)
+def _leaky_fused(lif, x, m, inplace=True):
+    "`leaky_sequence` with `lif`'s parameters: `(spk_seq, mem_seq)`."
+    f = lif._firing(x[0])
+    spk_seq, _, mem_seq = leaky_sequence(x, m, lif.beta.to(x.dtype), f["threshold"], f["spike_fn"], f["reset_mechanism"],
+                                         lif.reset_delay, f["graded_spikes_factor"], inplace=inplace)
+    return spk_seq, mem_seq
+
+fused = lambda lif, x, m: _leaky_fused(lif, x, m)
+fused_steps = lambda lif, x, m: _leaky_fused(lif, x, m, inplace=False)
+loop = lambda lif, x, m: sequence_loop(lif, x, m)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The fused path equals the loop.
@@ -107,8 +117,10 @@ def test_gradient_through_one_output_only(only):
 @pytest.mark.parametrize("mech,g", list(itertools.product(MECHS, (1.0, 2.5))))
 def test_inplace_forward_is_bit_identical_to_the_step_function(mech, g):
     x = make_input(50, B=8, N=16, scale=1.0)
-    args = (torch.zeros(8, 16), torch.tensor(0.9), torch.tensor(1.0), surrogate.atan(), mech, True, torch.tensor(g))
-    for a, b in zip(_leaky_forward_inplace(x, *args)[:2], _leaky_forward_steps(x, *args)[:2]):
+    m0, b, th, gg = torch.zeros(8, 16), torch.tensor(0.9), torch.tensor(1.0), torch.tensor(g)
+    fast = _leaky_forward_inplace(x, m0, b, th, gg, mech, True, True)
+    steps = _leaky_forward_steps(x, m0, b, th, gg, surrogate.atan(), mech, True, True, True)
+    for a, b in zip(fast[:2], steps[:2]):
         assert torch.equal(a, b)
 
 @settings(max_examples=25, deadline=None)
@@ -132,7 +144,7 @@ def test_gradcheck(mech, delay):
     params = [torch.rand(2, 3, generator=g, dtype=torch.float64) * 1.5, torch.tensor([0.9, 0.5, 0.7], dtype=torch.float64),
               torch.tensor(1.0, dtype=torch.float64), torch.tensor(1.5, dtype=torch.float64)]
     params = [p.requires_grad_() for p in params]
-    f = lambda x, m, b, th, gg: LeakySequence.apply(x, m, b, th, gg, smooth, mech, delay, False)
+    f = lambda x, m, b, th, gg: LeakySequence.apply(x, m, b, th, gg, smooth, mech, delay, True, False)
     assert torch.autograd.gradcheck(f, (x, *params))
 
 def test_gradcheck_with_surrogate_away_from_spikes():
@@ -141,19 +153,24 @@ def test_gradcheck_with_surrogate_away_from_spikes():
     m = torch.rand(2, 3, dtype=torch.float64).mul(0.3).requires_grad_()
     b = torch.tensor([0.9, 0.5, 0.7], dtype=torch.float64, requires_grad=True)
     f = lambda x, m, b: LeakySequence.apply(x, m, b, torch.tensor(5.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64),
-                                            surrogate.atan(), "subtract", True)[1]
+                                            surrogate.atan(), "subtract", True)[2]
     assert torch.autograd.gradcheck(f, (x, m, b))
 
 # ---------------------------------------------------------------------------------------------------------------
 # Dispatch, state contract, other neurons.
 
+def _fusable(neuron):
+    x = torch.zeros(2, 1, 3)
+    return neuron._fused_sequence(x, *neuron._load_states(x[0])) is not None
+
 def test_fusable_dispatch():
     assert _fusable(Leaky(beta=0.9))
     assert _fusable(Leaky(beta=0.9, surrogate_disable=True))
     assert not _fusable(Leaky(beta=0.9, spike_grad=lambda u: (u > 0).float()))       # unknown callable: the loop
+    assert not _fusable(Leaky(beta=0.9, state_quant=lambda u: u))
     with pytest.warns(UserWarning): assert not _fusable(Leaky(beta=0.9, inhibition=True))
-    assert _fusable(Synaptic(alpha=0.8, beta=0.9)) and not _fusable(Synaptic(alpha=0.8, beta=0.9, reset_delay=False))
-    assert not _fusable(Alpha(alpha=0.9, beta=0.8)) and not _fusable(Lapicque(beta=0.9))
+    assert _fusable(Synaptic(alpha=0.8, beta=0.9)) and _fusable(Synaptic(alpha=0.8, beta=0.9, reset_delay=False))
+    assert _fusable(Alpha(alpha=0.9, beta=0.8)) and _fusable(Lapicque(beta=0.9))
 
 @pytest.mark.parametrize("kw", [dict(inhibition=True), dict(spike_grad=lambda u: surrogate.atan()(u)),
                                 dict(state_quant=lambda u: torch.round(u * 8) / 8)])
@@ -191,7 +208,7 @@ def test_explicit_mode_from_stored_state_like_forward():
 
 @pytest.mark.parametrize("make", [lambda: Synaptic(alpha=0.8, beta=0.9), lambda: Alpha(alpha=0.9, beta=0.8),
                                   lambda: Lapicque(beta=0.9), lambda: Synaptic(alpha=0.8, beta=0.9, init_hidden=True)])
-def test_other_neurons_via_loop(make):
+def test_other_neurons_equal_forward(make):
     x = make_input(8, scale=1.5)
     a, b = make(), make()
     out = neuron_sequence(a, x)
@@ -344,19 +361,16 @@ def test_bad_input(call, exc, msg):
 
 @pytest.mark.parametrize("name", list(SURROGATES))
 def test_inplace_surrogate_backward_is_bit_identical(name):
-    from snnedu.sequence import _spike_backward_into
     fn = SURROGATES[name]()
     for dtype in (torch.float32, torch.float64):
         g = torch.Generator().manual_seed(0)
         u, grad = torch.randn(4096, generator=g).to(dtype) * 2, torch.randn(4096, generator=g).to(dtype)
-        got = _spike_backward_into(fn, u.clone(), grad, torch.empty_like(u))
+        got = spike_backward_into(fn, u.clone(), grad, torch.empty_like(u))
         assert_close(got, spike_backward(fn, u, grad), rtol=0, atol=0, equal_nan=True)
 
-def test_large_sequences_use_the_hugepage_buffers_and_agree():
-    "Above 16 MiB the buffers get the madvise hint; the numbers are those of the loop."
-    from snnedu.sequence import _empty_seq
-    x = make_input(33, B=128, N=1024, scale=0.6)   # 17 MB
-    assert _empty_seq(x).shape == x.shape
+def test_large_sequences_agree():
+    "A 17 MB sequence: the numbers are those of the loop."
+    x = make_input(33, B=128, N=1024, scale=0.6)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     a = neuron_sequence(Leaky(beta=0.9), xa); b = loop(Leaky(beta=0.9), xb, torch.zeros(128, 1024))
     assert_same(a, b)
@@ -383,7 +397,7 @@ def test_synaptic_fused_equals_loop(mech, T, dtype, learn):
     kw = dict(alpha=torch.tensor([0.8, 0.6, 0.9, 1.0]), beta=0.7, threshold=torch.tensor([1.0, 0.9, 1.1, 1.0]), reset_mechanism=mech,
               learn_alpha=learn, learn_beta=learn, learn_threshold=learn)
     x = make_input(max(T, 2), dtype=dtype)[:T] if T > 1 else make_input(2, dtype=dtype)
-    ref = run_synaptic(lambda n, x, s, m: _sequence_loop(n, x, s, m), kw, x, dtype)
+    ref = run_synaptic(lambda n, x, s, m: sequence_loop(n, x, s, m), kw, x, dtype)
     assert_same(run_synaptic(neuron_sequence, kw, x, dtype), ref)
 
 @pytest.mark.parametrize("name", ["atan", "fast_sigmoid", "triangular", "custom"])
@@ -391,7 +405,7 @@ def test_synaptic_surrogates(name):
     kw = dict(alpha=0.8, beta=0.9, spike_grad=SURROGATES[name](), learn_alpha=True, learn_beta=True)
     x = make_input(12, dtype=torch.float64)
     assert_same(run_synaptic(neuron_sequence, kw, x, torch.float64),
-                run_synaptic(lambda n, x, s, m: _sequence_loop(n, x, s, m), kw, x, torch.float64))
+                run_synaptic(lambda n, x, s, m: sequence_loop(n, x, s, m), kw, x, torch.float64))
 
 @pytest.mark.parametrize("mech", MECHS)
 def test_synaptic_gradcheck(mech):
@@ -409,7 +423,7 @@ def test_synaptic_hidden_mode_state():
     spk_seq, syn_seq, mem_seq = neuron_sequence(n, make_input(7))
     assert_close(n.syn, syn_seq[-1]); assert_close(n.mem, mem_seq[-1])
 
-def test_recurrent_neuron_via_loop():
+def test_recurrent_neuron_equals_forward():
     "RLeaky keeps its last spike as a state: neuron_sequence returns (spk_seq, mem_seq), like forward returns (spk, mem)."
     from snnedu.neurons.recurrent import RLeaky
     x = make_input(8, B=2, N=4)

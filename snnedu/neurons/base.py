@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['RESET_MECHANISMS', 'quantise', 'winner_take_all', 'emit_spikes', 'check_reset_mechanism', 'reset_signal',
            'apply_reset', 'immediate_reset', 'as_float_tensor', 'decay_tensor', 'register_tensor', 'like_input',
-           'clamp01', 'resolve_state', 'NeuronState', 'SpikingNeuron', 'LIF']
+           'clamp01', 'resolve_state', 'NeuronState', 'SpikingNeuron', 'LIF', 'check_sequence_input', 'sequence_loop',
+           'neuron_sequence']
 
 # %% ../../nbs/01_neurons.base.ipynb #5b185a11
 import numbers
@@ -218,10 +219,13 @@ class SpikingNeuron(NeuronState, nn.Module):
         super().__setstate__(state)
         NeuronState._live.add(self)           # copies and unpickled neurons are live instances too
 
-    def sequence(self, x_seq, *states):
-        "Run over `x_seq` (T, B, ...) from `states` (as `forward` takes them); returns `(spk_seq, *state_seqs)`, each (T, B, ...). See `snnedu.sequence.neuron_sequence`."
-        from snnedu.sequence import neuron_sequence   # local import: snnedu.sequence imports the neuron modules
-        return neuron_sequence(self, x_seq, *states)
+    def sequence(self, x_seq, *states, fused=True):
+        "Run over `x_seq` (T, B, ...) from `states` (as `forward` takes them); returns `(spk_seq, *state_seqs)`, each (T, B, ...). See `neuron_sequence`."
+        return neuron_sequence(self, x_seq, *states, fused=fused)
+
+    def _fused_sequence(self, x_seq, *states, record=True):
+        "This neuron's whole-sequence path: `(spk_seq, last_states, state_seqs)`, or None to run the step loop (the base: always None)."
+        return None
 
     def fire(self, mem):
         "Spikes `g·H(mem - threshold)` (after `state_quant`), with the surrogate gradient."
@@ -268,3 +272,44 @@ class LIF(SpikingNeuron):
         super().__init__(threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
                          reset_mechanism, state_quant, output, graded_spikes_factor, learn_graded_spikes_factor)
         register_tensor(self, "beta", decay_tensor("beta", beta), learn_beta)
+
+# %% ../../nbs/01_neurons.base.ipynb #92a94eb0
+def check_sequence_input(x_seq):
+    "Raise unless `x_seq` is a floating-point tensor shaped (T, B, ...) with T >= 1."
+    if not isinstance(x_seq, torch.Tensor):
+        raise TypeError(f"x_seq must be a tensor shaped (T, B, ...), got {type(x_seq).__name__}")
+    if x_seq.dim() < 1 or x_seq.shape[0] == 0:
+        raise ValueError(f"x_seq must be shaped (T, B, ...) with at least one time step, got shape {tuple(x_seq.shape)}")
+    if not x_seq.is_floating_point():
+        raise TypeError(f"x_seq must be a floating-point tensor, got dtype {x_seq.dtype}")
+
+def sequence_loop(neuron, x_seq, *states):
+    "`neuron.forward` once per step over `x_seq.unbind(0)`. Returns `(spk_seq, *state_seqs)`, each shaped like `x_seq`."
+    names = [n for n in neuron._state_names if n != "spk"]        # a recurrent neuron keeps its last spike as state
+    records = []
+    for t, x_t in enumerate(x_seq.unbind(0)):
+        out = neuron(x_t, *states) if t == 0 else neuron(x_t)     # the neuron keeps its states between calls
+        spk = out[0] if isinstance(out, tuple) else out
+        records.append((spk, *(getattr(neuron, n) for n in names)))
+    return tuple(torch.stack(r) for r in zip(*records))
+
+# %% ../../nbs/01_neurons.base.ipynb #b6c48c0d
+def neuron_sequence(neuron, x_seq, *states, fused=True, record=True):
+    """Run `neuron` over `x_seq` (T, B, ...) from `states` (as `forward` takes them; none: the neuron's own).
+    Returns `(spk_seq, *state_seqs)`, each (T, B, ...), or `(spk_seq,)` with `record=False`; the same numbers as
+    T calls of `forward`, and the neuron keeps the last states. `fused=False` always runs the step loop."""
+    if not isinstance(neuron, SpikingNeuron):
+        raise TypeError(f"neuron must be a snnedu spiking neuron (e.g. snnedu.Leaky), got {type(neuron).__name__}")
+    check_sequence_input(x_seq)
+    if len(states) > len(neuron._state_names):
+        raise TypeError(f"{type(neuron).__name__} takes at most {len(neuron._state_names)} states "
+                        f"({', '.join(neuron._state_names)}), got {len(states)}")
+    if fused:
+        start = neuron._load_states(x_seq[0], **dict(zip(neuron._state_names, states)))
+        out = neuron._fused_sequence(x_seq, *start, record=record)
+        if out is not None:
+            spk_seq, last, state_seqs = out
+            neuron._save_states(**dict(zip(neuron._state_names, last)))
+            return (spk_seq, *state_seqs) if record else (spk_seq,)
+    out = sequence_loop(neuron, x_seq, *states)
+    return out if record else out[:1]
