@@ -35,7 +35,7 @@ ROWS = {
     bad("Leaky-hidden-with-mem", lambda: snn.Leaky(beta=0.9, init_hidden=True)(X, torch.zeros(2, 3)), TypeError, "mem", "init_hidden"),
     bad("Leaky-reset-assign", lambda: setattr(snn.Leaky(beta=0.9), "reset_mechanism", "Zero"), ValueError, "reset_mechanism", "'Zero'"),
     bad("Synaptic-alpha-gt1", lambda: snn.Synaptic(alpha=2.0, beta=0.9), ValueError, "alpha", "2.0", "[0, 1]"),
-    bad("Synaptic-syn-shape", lambda: snn.Synaptic(alpha=0.5, beta=0.9)(X, torch.zeros(1), torch.zeros(2, 3)), ValueError, "syn", "(1,)"),
+    bad("Synaptic-syn-shape", lambda: snn.Synaptic(alpha=0.5, beta=0.9)(X, torch.zeros(2), torch.zeros(2, 3)), ValueError, "syn", "(2,)"),
     bad("Alpha-alpha-le-beta", lambda: snn.Alpha(alpha=0.5, beta=0.9), ValueError, "alpha > beta", "alpha=0.5"),
     bad("Alpha-alpha-str", lambda: snn.Alpha(alpha="a", beta=0.5), TypeError, "alpha", "'a'"),
     bad("Lapicque-nothing", lambda: snn.Lapicque(), ValueError, "beta", "R", "C"),
