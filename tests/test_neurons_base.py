@@ -456,7 +456,8 @@ def test_bad_reset_mechanism_val_loads_nothing(bad):
     before = loaded_values(n)
     sd = {'beta': torch.tensor(0.9), 'threshold': torch.tensor(2.0), 'graded_spikes_factor': torch.tensor(3.0),
           'reset_mechanism_val': bad}
-    with pytest.raises(ValueError, match=r"reset_mechanism_val must be 0, 1 or 2.*nothing was loaded"): n.load_state_dict(sd)
+    exc, msg = (RuntimeError, "size mismatch for reset_mechanism_val") if bad.numel() > 1 else (ValueError, "must be 0, 1 or 2")
+    with pytest.raises(exc, match=rf"{msg}.*nothing was loaded"): n.load_state_dict(sd)
     for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)
     assert n.reset_mechanism == 'subtract'
 
@@ -536,3 +537,15 @@ def test_init_leaky_style_aliases_exist():
                        (snnedu.Lapicque, 'init_lapicque'), (snnedu.RLeaky, 'init_rleaky'), (snnedu.RSynaptic, 'init_rsynaptic'),
                        (snnedu.SLSTM, 'init_slstm'), (snnedu.SConv2dLSTM, 'init_sconv2dlstm')]:
         assert callable(getattr(cls, alias)), alias
+
+
+@pytest.mark.parametrize('bad_key', ['recurrent.weight', 'beta'])
+def test_size_mismatch_in_a_submodule_loads_nothing(bad_key):
+    "RLeaky's recurrent layer is a submodule: a wrong shape anywhere in the neuron leaves all of it untouched."
+    n = snnedu.RLeaky(beta=0.5, linear_features=3, learn_beta=True)
+    before = loaded_values(n)
+    sd = {k: v + 0.1 for k, v in n.state_dict().items() if k != 'reset_mechanism_val'}
+    sd[bad_key] = torch.zeros(5, 5)
+    with pytest.raises(RuntimeError, match=rf"size mismatch for {bad_key}.*nothing was loaded into this RLeaky"):
+        n.load_state_dict(sd, strict=False)
+    for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)

@@ -6,7 +6,8 @@
 __all__ = ['RESET_MECHANISMS', 'quantise', 'winner_take_all', 'emit_spikes', 'check_reset_mechanism', 'reset_signal',
            'apply_reset', 'unscaled_spikes', 'immediate_reset', 'as_float_tensor', 'real_tensor', 'decay_tensor',
            'register_tensor', 'like_input', 'clamp01', 'broadcasts_to', 'resolve_state', 'NeuronState',
-           'NoInstanceRegistry', 'check_loaded_state', 'own_tensors', 'restore_tensors', 'SpikingNeuron', 'LIF']
+           'NoInstanceRegistry', 'refusal', 'check_loaded_state', 'own_tensors', 'restore_tensors', 'SpikingNeuron',
+           'LIF']
 
 # %% ../../nbs/01_neurons.base.ipynb #5b185a11
 import math
@@ -205,8 +206,21 @@ class NoInstanceRegistry:
             "snnedu.utils.reset(net) / snnedu.utils.detach(net) to reset or detach the neurons of a network, and "
             "[m for m in net.modules() if isinstance(m, snnedu.SpikingNeuron)] to list them")
 
+def refusal(key, tensor, value):
+    "Why `load_state_dict` would refuse `value` for `tensor` (PyTorch's rules: a tensor of the same shape, or (1,) for 0-d), else None."
+    if not isinstance(value, torch.Tensor): return f"state_dict[{key!r}] must be a tensor, got {type(value).__name__}"
+    shape = torch.Size([]) if tensor.dim() == 0 and tuple(value.shape) == (1,) else value.shape
+    if shape != tensor.shape:
+        return f"size mismatch for {key}: copying a tensor of shape {tuple(value.shape)}, the model's is {tuple(tensor.shape)}"
+
 def check_loaded_state(neuron, state_dict, prefix):
-    "Raise ValueError, before anything is assigned, for an entry of `state_dict` that `neuron` cannot use."
+    "Raise, before anything is assigned, for an entry of `state_dict` that `neuron` (its submodules too) cannot use."
+    for mod_name, mod in neuron.named_modules():
+        for name, t in (*mod._parameters.items(), *mod._buffers.items()):
+            key = prefix + (f"{mod_name}." if mod_name else "") + name
+            if t is None or key not in state_dict or name in mod._non_persistent_buffers_set: continue
+            why = refusal(key, t, state_dict[key])
+            if why: raise RuntimeError(f"{why}; nothing was loaded into this {type(neuron).__name__}")
     key = prefix + "reset_mechanism_val"
     if key in state_dict:
         v = state_dict[key]
@@ -214,14 +228,14 @@ def check_loaded_state(neuron, state_dict, prefix):
             raise ValueError(f"state_dict[{key!r}]: reset_mechanism_val must be 0, 1 or 2 ('subtract', 'zero', 'none'), got "
                              f"{v.tolist() if isinstance(v, torch.Tensor) else repr(v)}; nothing was loaded into this "
                              f"{type(neuron).__name__}")
-    for name in (*neuron._parameters, *neuron._buffers):
+    for name in (*neuron._parameters, *neuron._buffers):    # values: only the neuron's own entries
         v = state_dict.get(prefix + name)
         if isinstance(v, torch.Tensor) and v.is_floating_point() and torch.isnan(v).any():
             raise ValueError(f"state_dict[{prefix + name!r}] contains NaN (a diverged training run?); nothing was loaded "
                              f"into this {type(neuron).__name__}")
 
 def own_tensors(module):
-    "The module's own parameters and buffers, each with a copy of its data, so a partial load can be undone."
+    "The module's own parameters and buffers, each with a copy of its data, so a partial load can be undone (a safety net)."
     return {n: (t, t.detach().clone()) for store in (module._parameters, module._buffers) for n, t in store.items() if t is not None}
 
 def restore_tensors(module, kept):
