@@ -489,7 +489,7 @@ def test_load_in_a_network_and_from_snntorch_still_work():
     ref = torch.nn.Sequential(torch.nn.Linear(3, 2), snntorch.Leaky(beta=0.7, init_hidden=True, learn_beta=True,
                                                                      reset_mechanism='zero'))
     net.load_state_dict(ref.state_dict())
-    assert_close(net[1].beta.detach(), torch.tensor(0.7)) and None
+    assert_close(net[1].beta.detach(), torch.tensor(0.7))
     assert net[1].reset_mechanism == 'zero'
 
 
