@@ -146,10 +146,12 @@ def _check_forward(fx_graph, module, supported):
                                  "is one population with one state, so the calls would become independent copies. Give each "
                                  "call its own neuron (e.g. copy.deepcopy(...)) if that is what you mean.")
         elif _is_add(node):
-            bad = [a for a in list(node.args) + list(node.kwargs.values()) if not isinstance(a, torch.fx.Node) or a.op == 'get_attr']
-            if bad or node.kwargs:
-                raise ValueError(f"forward adds a constant or a parameter ({', '.join(map(repr, bad)) or node.kwargs}) at torch.fx node "
-                                 f"{node.name!r}; NIR has no constant node: put it into the bias of the layer before it")
+            if node.kwargs: raise ValueError(f"forward calls add with {node.kwargs} at torch.fx node {node.name!r}; only a plain a + b can be written to NIR")
+            bad = [a for a in node.args if not isinstance(a, torch.fx.Node) or a.op == 'get_attr']
+            if bad: raise ValueError(f"forward adds a constant or a parameter ({', '.join(map(repr, bad))}) at torch.fx node "
+                                     f"{node.name!r}; NIR has no constant node: put it into the bias of the layer before it")
+        elif node.op == 'call_function' and node.target is torch.add:
+            raise ValueError(f"forward calls torch.add at torch.fx node {node.name!r}; write it as a + b, which export writes as two edges into one node")
         elif node.op == 'call_function' and node.target is operator.getitem and node.args[0].op == 'call_module' \
                 and isinstance(module.get_submodule(node.args[0].target), SpikingNeuron):
             if node.args[1] != 0 and node.users:

@@ -134,6 +134,7 @@ def _lif_module(name, node, p, w_rec=None):
     if isinstance(node, nir.LI):
         return _with_gain(gain, MembraneReadout(Leaky(beta=f32(beta), reset_mechanism='none', init_hidden=True, output=True)))
     if p['multi_spike']:
+        if w_rec is not None: raise ValueError(f"NIR node {name!r} is recurrent, and snnedu has no recurrent multi-spike neuron (this preset's multi_spike=True)")
         min_mem = -_arr(node.v_threshold) if isinstance(node, nir.IF) else None
         return _with_gain(gain, MultiSpikeNeuron(beta, node.v_threshold, min_mem))
     if w_rec is None: return _with_gain(gain, Leaky(beta=f32(beta), **_neuron_kwargs(node.v_threshold, p)))

@@ -307,7 +307,9 @@ class Forward(nn.Module):
     (lambda s, x: (lambda y: s.lif(y + y))(s.fc1(x)), "forward adds the output of 'fc1' to itself"),
     (lambda s, x: s.lif(s.fc1(x) - s.fc2(x)), "forward uses `sub` (torch.fx node 'sub'), which has no NIR node"),
     (lambda s, x: s.lif(s.fc1(x).view(-1, 4)), "forward uses the tensor method `.view()`"),
-], ids=['reused-neuron', 'add-constant', 'add-parameter', 'mul', 'same-tensor-twice', 'sub', 'view'])
+    (lambda s, x: s.lif(torch.add(s.fc1(x), s.fc2(x))), "forward calls torch.add at torch.fx node 'add'; write it as a + b"),
+    (lambda s, x: s.lif(s.fc1(x).add(s.fc2(x), alpha=2)), "forward calls add with {'alpha': 2}"),
+], ids=['reused-neuron', 'add-constant', 'add-parameter', 'mul', 'same-tensor-twice', 'sub', 'view', 'torch.add', 'add-alpha'])
 def test_what_nir_cannot_hold_is_refused_by_name(body, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         export_to_nir(Forward(body), torch.zeros(1, 4))
@@ -319,6 +321,19 @@ def test_a_reused_stateless_layer_becomes_two_equal_nodes():
     assert_close(torch.tensor(graph.nodes['fc1'].weight), torch.tensor(graph.nodes['fc1_1'].weight))
     x = torch.rand(20, 3, 4) * 2
     assert_close(graph_spikes(import_from_nir(graph, return_state=True), x), spikes(net, x), rtol=0, atol=0)
+
+def test_in_place_and_method_add_are_sums_too():
+    torch.manual_seed(8)
+    def in_place(s, x):
+        y = s.fc1(x)
+        y += s.fc2(x)
+        return s.lif(y)
+    for body in (in_place, lambda s, x: s.lif(s.fc1(x).add(s.fc2(x)))):
+        net = excitatory(lambda: Forward(body))()
+        graph = export_to_nir(net, torch.zeros(1, 4))
+        assert {('fc1', 'lif'), ('fc2', 'lif')} <= set(graph.edges)
+        x = torch.rand(20, 3, 4) * 2
+        assert_close(graph_spikes(import_from_nir(graph, return_state=True), x), spikes(net, x), rtol=0, atol=0)
 
 def _lif(n=2, **kw):
     return nir.LIF(**{**dict(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n)), **kw})
@@ -421,3 +436,8 @@ def test_snntorch_graph_module_and_ours_agree():
     assert_close(graph_spikes(ours, x), torch.stack(out), rtol=0, atol=0)
     assert_close(graph_spikes(ours, x), torch.tensor(meta['outputs']['output_spikes']), rtol=0, atol=0)
     assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()] == ['0', '1', '2', '3']
+
+def test_recurrent_pair_is_not_dropped_by_the_multi_spike_preset():
+    graph = export_to_nir(rec_net(), torch.zeros(1, 12))
+    with pytest.raises(ValueError, match="NIR node '1.lif' is recurrent, and snnedu has no recurrent multi-spike neuron"):
+        import_from_nir(graph, preset='sinabs', dt=1e-4)
