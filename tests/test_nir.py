@@ -441,3 +441,25 @@ def test_recurrent_pair_is_not_dropped_by_the_multi_spike_preset():
     graph = export_to_nir(rec_net(), torch.zeros(1, 12))
     with pytest.raises(ValueError, match="NIR node '1.lif' is recurrent, and snnedu has no recurrent multi-spike neuron"):
         import_from_nir(graph, preset='sinabs', dt=1e-4)
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+decays = st.lists(st.one_of(st.just(0.0), st.just(1.0), st.floats(0.0, 1.0, width=32)), min_size=1, max_size=6)
+
+@settings(max_examples=40, deadline=None)
+@given(beta=decays, alpha=decays, dt=st.sampled_from([1e-4, 1e-3, 1.0]))
+def test_any_decay_in_0_1_round_trips_exactly(beta, alpha, dt):
+    "beta = alpha = 1 comes back bit for bit, every other float32 decay to float32 round-off of tau; no NaN or inf in the graph."
+    n = min(len(beta), len(alpha))
+    beta, alpha = torch.tensor(beta[:n]), torch.tensor(alpha[:n])
+    net = nn.Sequential(nn.Linear(3, n), snn.Leaky(beta=beta, **zero_reset()), nn.Linear(n, n), snn.Synaptic(alpha=alpha, beta=beta, **zero_reset()))
+    graph = export_to_nir(net, torch.zeros(1, 3), dt=dt)
+    for node in (graph.nodes['1'], graph.nodes['3']):
+        for field in ('tau', 'r', 'tau_syn', 'tau_mem', 'w_in'):
+            if hasattr(node, field): assert np.isfinite(getattr(node, field)).all(), field
+    back = import_from_nir(graph, dt=dt)
+    leaky, synaptic = back[1], back[3]                          # no input Scale: the gain is exactly 1
+    assert isinstance(leaky, snn.Leaky) and isinstance(synaptic, snn.Synaptic), back
+    for got, want in ((leaky.beta, beta), (synaptic.alpha, alpha), (synaptic.beta, beta)):
+        assert_close(got[want == 1], want[want == 1], rtol=0, atol=0)
+        assert_close(got, want, rtol=0, atol=1.2e-7)            # tau is stored as float32: beta to ~1 ulp of (1 - beta)
