@@ -463,3 +463,23 @@ def test_any_decay_in_0_1_round_trips_exactly(beta, alpha, dt):
     for got, want in ((leaky.beta, beta), (synaptic.alpha, alpha), (synaptic.beta, beta)):
         assert_close(got[want == 1], want[want == 1], rtol=0, atol=0)
         assert_close(got, want, rtol=0, atol=1.2e-7)            # tau is stored as float32: beta to ~1 ulp of (1 - beta)
+
+@pytest.mark.parametrize('fixture', FIXTURES, ids=[f.stem for f in FIXTURES])
+def test_peer_graph_in_the_graph_convention(fixture):
+    "return_state=True runs each peer graph with the exporter's recorded spikes, like the nn.Sequential form."
+    meta = read_fixture(fixture)
+    net = import_from_nir(fixture.with_suffix('.nir'), preset=PRESET_OF[meta['exporter']['library']], return_state=True)
+    x = torch.tensor(meta['input'], dtype=torch.float32)
+    assert_close(graph_spikes(net, x), torch.tensor(meta['outputs']['output_spikes'], dtype=torch.float32), rtol=0, atol=0)
+
+def test_graph_net_saves_and_loads(tmp_path):
+    torch.manual_seed(9)
+    graph = export_to_nir(excitatory(rec_net)(), torch.zeros(1, 12))
+    trained = import_from_nir(graph, return_state=True)
+    with torch.no_grad(): trained['2'].weight.mul_(1.5)           # "training" changed a weight
+    torch.save(trained.state_dict(), tmp_path / 'w.pt')
+    fresh = import_from_nir(graph, return_state=True)
+    fresh.load_state_dict(torch.load(tmp_path / 'w.pt', weights_only=True))
+    x = torch.rand(20, 2, 12) * 2
+    assert_close(graph_spikes(fresh, x), graph_spikes(trained, x), rtol=0, atol=0)
+    assert {k.split('.')[0] for k in trained.state_dict()} == {'0', '1_lif', '2', '3'}
