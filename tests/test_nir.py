@@ -483,3 +483,21 @@ def test_graph_net_saves_and_loads(tmp_path):
     x = torch.rand(20, 2, 12) * 2
     assert_close(graph_spikes(fresh, x), graph_spikes(trained, x), rtol=0, atol=0)
     assert {k.split('.')[0] for k in trained.state_dict()} == {'0', '1_lif', '2', '3'}
+
+def test_custom_module_node_names_match_snntorch():
+    "Attribute names become node names in both exporters, with the same edges."
+    sn = pytest.importorskip('snntorch')
+    from snntorch.export_nir import export_to_nir as sn_export
+    def make(lib):
+        kw = dict(init_hidden=True, reset_mechanism='zero', reset_delay=False)
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fc2 = nn.Linear(5, 4), nn.Linear(4, 3)
+                self.lif1 = lib.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4), **kw)
+                self.lif2 = lib.Leaky(beta=torch.full((3,), 0.8), threshold=torch.ones(3), **kw)
+            def forward(self, x): return self.lif2(self.fc2(self.lif1(self.fc1(x))))
+        return Net()
+    ours, theirs = export_to_nir(make(snn), torch.zeros(2, 5)), sn_export(make(sn), torch.zeros(2, 5), ignore_dims=[0])
+    assert set(ours.nodes) == set(theirs.nodes) == {'input', 'fc1', 'lif1', 'fc2', 'lif2', 'output'}
+    assert set(ours.edges) == set(theirs.edges)
