@@ -39,7 +39,7 @@ NO_LEAK = 2.0 ** 64     # tau / dt written for a neuron with beta = 1: 1 - 2**-6
 
 def _euler_tau(decay, shape, dt):
     "tau = dt / (1 - decay) per neuron, float32 (decay clamped to [0, 1] as the neuron applies it); decay 1 -> NO_LEAK·dt."
-    tau = _per_neuron(dt / (1 - decay.detach().clamp(0, 1)), shape)          # inf where decay == 1
+    tau = _per_neuron(dt / (1 - decay.detach().double().clamp(0, 1)), shape)  # in float64, rounded once; inf where decay == 1
     return np.where(np.isinf(tau), np.float32(dt * NO_LEAK), tau).astype(np.float32)
 
 def _lif_node(neuron, shape, dt):

@@ -269,18 +269,27 @@ def _a_cycle(names, preds, done):
 # %% ../nbs/14b_import_nir.ipynb #e1f2a3b4
 def _neurons_of(module): return [m for m in module.modules() if isinstance(m, SpikingNeuron)]
 
+def _module_key(name, owner):
+    "The child name of NIR node `name` in `owner`: dots become `_` (torch forbids them); `nir_node_` before a name `owner` already uses."
+    key = name.replace('.', '_')
+    return key if key and not (hasattr(owner, key) and key not in owner._modules) else f'nir_node_{key}'
+
 class NIRGraphNet(nn.Module):
     "A NIR graph run one step per call: `out, state = net(x, state)`. Children are named after the NIR nodes."
     def __init__(self, modules, preds, input_name, output_name):
         super().__init__()
         self.node_names, self._preds, self._input, self._output = list(modules), preds, input_name, output_name
-        for name, m in modules.items(): self.add_module(name.replace('.', '_'), m)
+        self._keys = {}
+        for name, m in modules.items():
+            self._keys[name] = _module_key(name, self)
+            self.add_module(self._keys[name], m)
 
     def __getitem__(self, name):
-        "The module of NIR node `name` (`'1.lif'` or `'1_lif'`), or the `name`-th in execution order when it is an int."
-        if isinstance(name, int): return getattr(self, self.node_names[name].replace('.', '_'))
-        if name.replace('.', '_') not in self._modules: raise KeyError(f"no node {name!r}; the nodes are {', '.join(map(repr, self.node_names))}")
-        return self._modules[name.replace('.', '_')]
+        "The module of NIR node `name` (`'1.lif'`, or its child name `'1_lif'`), or the `name`-th in execution order when it is an int."
+        if isinstance(name, int): return self._modules[self._keys[self.node_names[name]]]
+        key = self._keys.get(name, name)
+        if key not in self._modules: raise KeyError(f"no node {name!r}; the nodes are {', '.join(map(repr, self.node_names))}")
+        return self._modules[key]
 
     def forward(self, x, state=None):
         "One step: `x` (B, *input) -> (output (B, *output), state {node: {state name: tensor}})."
@@ -327,7 +336,9 @@ def import_from_nir(graph, dt=None, preset=None, return_state=False):
         else: layers[name] = _layer_module(name, node)
     if return_state: return NIRGraphNet(layers, preds, inp, out)
     _require_chain(list(layers), preds, inp, out)
-    return nn.Sequential(OrderedDict((name.replace('.', '_'), m) for name, m in layers.items()))
+    net = nn.Sequential()
+    for name, m in layers.items(): net.add_module(_module_key(name, net), m)
+    return net
 
 def _require_chain(names, preds, inp, out):
     "An nn.Sequential needs each node fed by the one before it, and only by it."

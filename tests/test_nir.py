@@ -501,3 +501,14 @@ def test_custom_module_node_names_match_snntorch():
     ours, theirs = export_to_nir(make(snn), torch.zeros(2, 5)), sn_export(make(sn), torch.zeros(2, 5), ignore_dims=[0])
     assert set(ours.nodes) == set(theirs.nodes) == {'input', 'fc1', 'lif1', 'fc2', 'lif2', 'output'}
     assert set(ours.edges) == set(theirs.edges)
+
+def test_node_names_that_clash_with_module_attributes():
+    "A node called like an nn.Module attribute ('forward', 'state', 'training') still imports, under nir_node_<name>."
+    nodes = {'forward': _affine(), 'state': _lif(), 'training': _affine()}
+    graph = _graph(nodes, [('input', 'forward'), ('forward', 'state'), ('state', 'training'), ('training', 'output')])
+    seq, gm = import_from_nir(graph), import_from_nir(graph, return_state=True)
+    assert [n for n, _ in seq.named_children()] == ['nir_node_forward', 'state', 'nir_node_training']
+    assert [n for n, _ in gm.named_children()] == ['nir_node_forward', 'nir_node_state', 'nir_node_training']
+    assert isinstance(gm['forward'], nn.Linear) and isinstance(gm['state'], snn.Leaky)
+    x = torch.rand(5, 2, 2) * 3
+    assert_close(graph_spikes(gm, x), spikes(seq, x), rtol=0, atol=0)
