@@ -2,7 +2,8 @@
 
 This file only re-exports them, as snnTorch's `functional` does (`import snnedu.functional as SF;
 SF.ce_rate_loss()`); it is kept by hand. `quant` is imported explicitly, as in snnTorch:
-`from snnedu.functional import quant`.
+`from snnedu.functional import quant`; so is `stdp_learner` (spike-timing-dependent plasticity):
+`from snnedu.functional import stdp_learner`.
 """
 from .loss import (LossFunctions, ce_rate_loss, ce_count_loss, ce_max_membrane_loss, mse_count_loss, mse_membrane_loss,
                    SpikeTime, mse_temporal_loss, ce_temporal_loss)
