@@ -9,6 +9,8 @@ import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st_h
 from torch import nn
 from torch.testing import assert_close
 
@@ -158,7 +160,10 @@ def rtrl_net(kind, seed=0):
     hidden = {'leaky': lambda: snn.Leaky(beta=0.9, init_hidden=True, learn_beta=True, learn_threshold=True),
               'synaptic': lambda: snn.Synaptic(alpha=0.8, beta=0.9, init_hidden=True),
               'rleaky': lambda: snn.RLeaky(beta=0.9, linear_features=5, init_hidden=True),
-              'zero_reset': lambda: snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism='zero')}[kind]()
+              'zero_reset': lambda: snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism='zero'),
+              'alpha': lambda: snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True),
+              'rsynaptic': lambda: snn.RSynaptic(alpha=0.8, beta=0.9, linear_features=5, init_hidden=True),
+              'slstm': lambda: snn.SLSTM(5, 5, init_hidden=True)}[kind]()
     return nn.Sequential(nn.Linear(4, 5), hidden, nn.Linear(5, 3), snn.Leaky(beta=0.8, init_hidden=True, output=True)).double()
 
 class Recorder(torch.optim.SGD):
@@ -170,7 +175,7 @@ class Recorder(torch.optim.SGD):
         for t, p in zip(self.total, self.params): t += p.grad
         return super().step(closure)
 
-@pytest.mark.parametrize('kind', ['leaky', 'synaptic', 'rleaky', 'zero_reset'])
+@pytest.mark.parametrize('kind', ['leaky', 'synaptic', 'rleaky', 'zero_reset', 'alpha', 'rsynaptic', 'slstm'])
 def test_rtrl_gradient_equals_bptt(kind):
     "lr = 0: the sum of RTRL's per-step gradients is T x the BPTT gradient of ce_rate_loss (a mean over T steps)."
     T = 6
@@ -183,6 +188,33 @@ def test_rtrl_gradient_equals_bptt(kind):
     backprop.BPTT(net_b, batch, rec_b, SF.ce_rate_loss())
     assert any(t.abs().sum() > 0 for t in rec_b.total)
     for a, b in zip(rec.total, rec_b.total): assert_close(a / T, b, rtol=1e-9, atol=1e-12)
+
+@settings(max_examples=12, deadline=None)
+@given(beta=st_h.floats(0.3, 0.95), T=st_h.integers(1, 5), B=st_h.integers(1, 3), seed=st_h.integers(0, 10_000),
+       time_first=st_h.booleans())
+def test_rtrl_gradient_equals_bptt_random(beta, T, B, seed, time_first):
+    "Property: for random networks, inputs and lengths, RTRL's summed gradients are T x BPTT's (mse_membrane_loss)."
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.rand(T, B, 4, generator=g, dtype=torch.float64) * 3, torch.randint(0, 3, (B,), generator=g)
+    batch = [(x if time_first else x.transpose(0, 1), y)]
+    def net():
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(4, 5), snn.Leaky(beta=beta, init_hidden=True), nn.Linear(5, 3),
+                             snn.Leaky(beta=beta, init_hidden=True, output=True)).double()
+    a, b = net(), net()
+    ra, rb = Recorder(a.parameters(), lr=0.0), Recorder(b.parameters(), lr=0.0)
+    backprop.RTRL(a, batch, ra, SF.mse_membrane_loss(), time_first=time_first)
+    backprop.BPTT(b, batch, rb, SF.mse_membrane_loss(), time_first=time_first)
+    for u, v in zip(ra.total, rb.total): assert_close(u / T, v, rtol=1e-9, atol=1e-12)
+
+def test_float64_network():
+    ours, _ = nets(dtype=torch.float64)
+    loader = [(x.double(), y) for x, y in static_loader()]
+    loss = backprop.TBPTT(ours, loader, torch.optim.SGD(ours.parameters(), lr=0.1), SF.ce_rate_loss(), num_steps=4, time_var=False, K=2)
+    assert loss.dtype == torch.float64 and torch.isfinite(loss)
+    ref, _ = nets()
+    loss32 = backprop.TBPTT(ref, static_loader(), torch.optim.SGD(ref.parameters(), lr=0.1), SF.ce_rate_loss(), num_steps=4, time_var=False, K=2)
+    assert_close(loss.float(), loss32, rtol=1e-4, atol=1e-5)
 
 def test_rtrl_is_not_truncated_bptt():
     "With memory (beta > 0) the one-step truncation (snnTorch's RTRL) gives other gradients than RTRL."
