@@ -282,14 +282,21 @@ IMPORTS = {'Any': 'typing.Any', 'Callable': 'typing.Callable', 'Union': 'typing.
            'math': 'math', 'spikegen': 'snntorch.spikegen, imported by loss.py (use snnedu.spikegen)',
            'probe': 'in stdp_learner: the probe module it imports (snnedu.functional.probe exists)'}
 
-@pytest.mark.parametrize('ours,ref', [(SF, RF), (S, R)], ids=['functional', 'functional.stdp_learner'])
-def test_every_public_name_exists(ours, ref):
+SUBMODULES = ['loss', 'acc', 'reg', 'probe', 'quant', 'stdp_learner']
+
+@pytest.mark.parametrize('sub', [None] + SUBMODULES)
+def test_every_public_name_exists(sub):
+    "dir() of snntorch.functional and of each of its submodules, against snnedu's (with `import` changed)."
+    import importlib
+    ours, ref = (SF, RF) if sub is None else (importlib.import_module(f'snnedu.functional.{sub}'), importlib.import_module(f'snntorch.functional.{sub}'))
     public = {n for n in dir(ref) if not n.startswith('_')}
     missing = [n for n in sorted(public - set(IMPORTS)) if not hasattr(ours, n)]
     assert not missing, f'{ours.__name__} lacks {missing}'
 
 def test_listed_differences_are_names_of_snntorch():
-    names = {n for m in (RF, R) for n in dir(m) if not n.startswith('_')}
+    import importlib
+    mods = [RF] + [importlib.import_module(f'snntorch.functional.{sub}') for sub in SUBMODULES]
+    names = {n for m in mods for n in dir(m) if not n.startswith('_')}
     assert set(IMPORTS) <= names, f'not names of snnTorch any more: {set(IMPORTS) - names}'
 
 def test_import_forms():
@@ -308,3 +315,29 @@ def test_signatures_match_snntorch():
     for name in ('step', 'reset', 'enable', 'disable'):
         assert [p.name for p in inspect.signature(getattr(S.STDPLearner, name)).parameters.values()] == \
                [p.name for p in inspect.signature(getattr(R.STDPLearner, name)).parameters.values()], name
+
+def test_every_signature_of_snntorch_functional():
+    "Every public function, class and public method of snntorch.functional.*: same parameter names, order and defaults."
+    import importlib, inspect
+    def params(f):
+        out = []
+        for p in inspect.signature(f).parameters.values():
+            d = p.default
+            if d is not p.empty and callable(d):  # identity-function defaults (snnTorch: lambdas): compare what they do
+                x = torch.rand(3); d = ('callable', d(x) is x or torch.equal(d(x), x))
+            out.append((p.name, d))
+        return out
+    checked = 0
+    for sub in SUBMODULES:
+        r, o = importlib.import_module(f'snntorch.functional.{sub}'), importlib.import_module(f'snnedu.functional.{sub}')
+        for n in dir(r):
+            a = getattr(r, n)
+            if n.startswith('_') or not callable(a) or getattr(a, '__module__', '') != r.__name__: continue
+            pairs = [(n, a, getattr(o, n))]
+            if inspect.isclass(a):
+                pairs += [(f'{n}.{m}', v, getattr(getattr(o, n), m)) for m, v in vars(a).items() if not m.startswith('_') and callable(v)]
+            for name, ref_f, our_f in pairs:
+                pr, po = params(ref_f), params(our_f)
+                assert po[:len(pr)] == pr, f'{sub}.{name}: snnTorch {pr}, snnedu {po}'
+                checked += 1
+    assert checked > 40
