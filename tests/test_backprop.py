@@ -254,6 +254,40 @@ def test_rtrl_refuses_what_it_cannot_follow():
     with pytest.raises(ValueError, match='no spiking neurons'): backprop.RTRL(nn.Linear(4, 3), seq_loader(), opt, SF.ce_rate_loss())
     with pytest.raises(ValueError, match='max_numel'): backprop.RTRL(rtrl_net('leaky').float(), seq_loader(), opt, SF.ce_rate_loss(), max_numel=10)
 
+# ---- regularisers newer than snnTorch 1.0.0 (kl_rate_sparsity, temporal_sparsity) ----------------------------------
+@pytest.mark.parametrize('reg', [lambda: SF.kl_rate_sparsity(target_rate=0.2, Lambda=0.05), lambda: SF.temporal_sparsity(Lambda=0.05)],
+                         ids=['kl_rate_sparsity', 'temporal_sparsity'])
+def test_bptt_with_newer_regularizers_equals_hand_loop(reg):
+    "BPTT(regularization=...) takes one step of loss + reg(spk_rec), exactly as a hand-written loop."
+    batch = [d for d in seq_loader(T=6, n=4, batch_size=4)][:1]
+    a, _ = nets(); b, _ = nets()
+    BPTT_loss = backprop.BPTT(a, batch, torch.optim.SGD(a.parameters(), lr=0.5), SF.ce_rate_loss(), regularization=reg())
+    opt = torch.optim.SGD(b.parameters(), lr=0.5)
+    snn.utils.reset(b)
+    x, y = batch[0]
+    spk_rec = torch.stack([b(x[t])[0] for t in range(x.shape[0])])
+    loss = SF.ce_rate_loss()(spk_rec, y) + reg()(spk_rec)
+    opt.zero_grad(); loss.backward(); opt.step()
+    assert_close(BPTT_loss, loss.detach())
+    for u, v in zip(linear_weights(a), linear_weights(b)): assert_close(u, v)
+    assert reg()(spk_rec) != 0     # the penalty took part
+
+def test_rtrl_refuses_whole_recording_regularizers():
+    net = rtrl_net('leaky')
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for reg in (SF.kl_rate_sparsity(), SF.temporal_sparsity()):
+        with pytest.raises(ValueError, match='use BPTT or TBPTT'): backprop.RTRL(net, seq_loader(), opt, SF.ce_rate_loss(), regularization=reg)
+
+def test_newer_regularizers_behave_as_snntorch_dev_tests():
+    "What snnTorch's development-branch tests/test_snntorch/functional/test_reg.py checks (not in 1.0.0)."
+    spk = torch.zeros(10, 5, 20); spk[0] = 1.0                                   # 10 % firing
+    kl = SF.kl_rate_sparsity(target_rate=0.05, Lambda=1e-3)(spk)
+    assert torch.isfinite(kl) and kl > 0
+    ts = SF.temporal_sparsity(Lambda=1e-3)
+    assert_close(ts(torch.ones(10, 5, 20)), torch.tensor(0.0))
+    alt = torch.zeros(10, 5, 20); alt[::2] = 1.0
+    assert ts(alt) > 0
+
 # ---- the population-coding tutorial's call, with offline data ------------------------------------------------------
 def test_population_coding_tutorial_call():
     """snnTorch's tutorial_pop, step by step, with `import snnedu` and offline digits (8x8) instead of FashionMNIST:
