@@ -16,6 +16,33 @@ X = torch.rand(2, 3)
 def bad(id_, fn, exc, *words):
     return pytest.param(fn, exc, words, id=id_)
 
+# --- proposed addition to tests/test_bad_input.py (module level, before ROWS) ---
+import numpy as np
+
+def _nir_graph(edges=(('input', 'lif'), ('lif', 'output')), **lif):
+    "A 2-neuron NIR graph Input -> LIF -> Output, with `lif` overriding the LIF's fields."
+    import nir
+    fields = dict(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2)) | lif
+    return nir.NIRGraph(nodes={'input': nir.Input(np.array([2])), 'lif': nir.LIF(**fields), 'output': nir.Output(np.array([2]))},
+                        edges=list(edges), type_check=False)
+
+class _TwiceLeaky(nn.Module):
+    "One neuron called twice in forward."
+    def __init__(self):
+        super().__init__()
+        self.fc, self.lif = nn.Linear(3, 3), snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    def forward(self, x): return self.lif(self.fc(self.lif(self.fc(x))))
+
+NIR_ROWS = [
+    bad("export-neuron-twice", lambda: snn.export_to_nir(_TwiceLeaky(), X[:, :3]), ValueError, "'lif'", "Leaky", "more than once"),
+    bad("import-return_state-str", lambda: snn.import_from_nir(_nir_graph(), return_state="yes"), TypeError, "return_state", "'yes'"),
+    bad("import-tau-zero", lambda: snn.import_from_nir(_nir_graph(tau=np.array([1e-3, 0.0]))), ValueError, "'lif'", "tau = 0", "> 0 seconds"),
+    bad("import-tau-nan", lambda: snn.import_from_nir(_nir_graph(tau=np.array([np.nan, 1e-3]))), ValueError, "'lif'", "tau is NaN"),
+    bad("import-tau-r-inf", lambda: snn.import_from_nir(_nir_graph(tau=np.array([1e-3, np.inf]), r=np.array([10.0, np.inf]))), ValueError, "'lif'", "both infinite"),
+    bad("import-self-loop", lambda: snn.import_from_nir(_nir_graph(edges=[('input', 'lif'), ('lif', 'lif'), ('lif', 'output')])), ValueError, "'lif'", "edge to itself"),
+    bad("import-edge-missing", lambda: snn.import_from_nir(_nir_graph(edges=[('input', 'lif'), ('lif', 'out')])), ValueError, "'out'", "not a node"),
+]
+
 ROWS = {
 "neurons": [
     bad("Leaky-beta-str", lambda: snn.Leaky(beta="0.9"), TypeError, "beta", "'0.9'", "real number"),
@@ -148,6 +175,7 @@ ROWS = {
     bad("export-module-str", lambda: snn.export_to_nir("net", X), TypeError, "module", "str"),
     bad("export-sample-list", lambda: snn.export_to_nir(nn.Sequential(nn.Linear(3, 2), snn.Leaky(beta=0.9, init_hidden=True)), [1.0]), ValueError, "sample_data", "list"),
     bad("import-graph-int", lambda: snn.import_from_nir(42), TypeError, "NIRGraph", "int"),
+    *NIR_ROWS,
 ],
 }
 
