@@ -198,18 +198,19 @@ ALL = sorted(FACTORIES)
 
 @pytest.mark.parametrize("name", ["Leaky", "Synaptic", "Lapicque", "Alpha", "RLeaky_one_to_one"])
 def test_broadcast_parameter_shape_gives_the_loops_output_shape(name):
-    "beta of shape (5, 1) with a batch of 1: every step works on (5, N), so the output is (T, 5, N), as in the loop."
-    torch.manual_seed(0)
-    neuron = FACTORIES[name]("subtract", True, False, "scalar").double()
-    neuron.beta = torch.linspace(0.3, 0.9, 5, dtype=torch.float64).reshape(5, 1)
+    """A decay parameter of shape (5, 1) with a batch of 1: every step works on (5, N), so the output is (T, 5, N), as in
+    the loop. Lapicque's step reads R and C (beta only sets them at construction, as in snnTorch), so it gets R."""
+    param = "R" if name == "Lapicque" else "beta"
+    value = torch.linspace(0.3, 0.9, 5, dtype=torch.float64).reshape(5, 1)
     x = make_input(6, b=1)
-    spk_seq = neuron_sequence(neuron, x)[0]
-    first = neuron_sequence(FACTORIES[name]("subtract", True, False, "scalar").double().__setattr__("beta", neuron.beta) or neuron,
-                            x[:1], fused=False)[0] if False else None
-    assert spk_seq.shape == (6, 5, N)
-    torch.manual_seed(0)
-    ref = FACTORIES[name]("subtract", True, False, "scalar").double(); ref.beta = neuron.beta
-    assert_close(spk_seq, neuron_sequence(ref, x.expand(6, 5, N), fused=False)[0])   # the loop on the broadcast input
+    outs = []
+    for fused, x_in in ((True, x), (False, x.expand(6, 5, N))):        # the loop on the broadcast input
+        torch.manual_seed(0)
+        neuron = FACTORIES[name]("subtract", True, False, "scalar").double()
+        setattr(neuron, param, value)
+        outs.append(neuron_sequence(neuron, x_in, fused=fused)[0])
+    assert outs[0].shape == (6, 5, N)
+    assert_close(*outs)
 
 def _second_order(neuron, fused):
     x = make_input(6).requires_grad_()
@@ -256,17 +257,17 @@ def test_second_call_without_reset_says_how_to_reset(name):
 
 @pytest.mark.parametrize("name", ["Leaky", "Synaptic", "Alpha"])
 def test_second_call_after_reset_or_detach_or_retain_graph_works(name):
+    "After reset_mem(), detach_states() or backward(retain_graph=True) a second (and third) call runs and equals the loop's."
     x = make_input(5).requires_grad_()
     for way in ("reset", "detach", "retain"):
-        torch.manual_seed(0)
-        neuron = FACTORIES[name]("subtract", True, False, "neuron").double(); neuron.init_hidden = True
-        sequence(neuron, x).sum().backward(retain_graph=(way == "retain"))
-        if way == "reset": neuron.reset_mem()
-        if way == "detach": neuron.detach_states()
-        sequence(neuron, x).sum().backward()
-        torch.manual_seed(0)
-        ref = FACTORIES[name]("subtract", True, False, "neuron").double(); ref.init_hidden = True
-        sequence(ref, x, fused=False)
-        if way == "reset": ref.reset_mem()
-        if way == "detach": ref.detach_states()
-        assert_close(sequence(neuron, x), sequence(ref, x, fused=False))
+        calls = []
+        for fused in (True, False):
+            torch.manual_seed(0)
+            neuron = FACTORIES[name]("subtract", True, False, "neuron").double(); neuron.init_hidden = True
+            sequence(neuron, x, fused=fused).sum().backward(retain_graph=(way == "retain"))
+            if way == "reset": neuron.reset_mem()
+            if way == "detach": neuron.detach_states()
+            second = sequence(neuron, x, fused=fused)
+            second.sum().backward()
+            calls.append((second.detach(), sequence(neuron, x, fused=fused).detach()))
+        for got, want in zip(*calls): assert_close(got, want, msg=f"{name} after {way}")
