@@ -19,9 +19,6 @@ SECTION_MODULES = {'snnedu (top level: neurons)': 'snnedu', 'snnedu.surrogate': 
 NOT_YET = {
     'snnedu.DeltaLeaky': 'delta neurons are not in the course yet',
     'snnedu.AssociativeLeaky': 'wheel-only SSM block, not a LIF neuron',
-    'snnedu.GradedSpikes': 'layer not in the course yet',
-    'snnedu.BatchNormTT1d': 'layer not in the course yet',
-    'snnedu.BatchNormTT2d': 'layer not in the course yet',
 }
 # Deliberate differences from the reference's signature, each with the reason.
 DIFFERENT_DEFAULTS = {
