@@ -11,3 +11,4 @@ from .parallel import LeakyParallel
 from .recurrent import RLeaky, RSynaptic
 from .lstm import SLSTM, SConv2dLSTM
 from .state import StateLeaky, LinearLeaky
+from .delta import DeltaLeaky
