@@ -17,7 +17,6 @@ SECTION_MODULES = {'snnedu (top level: neurons)': 'snnedu', 'snnedu.surrogate': 
 # Names of the surface that snnedu does not provide yet, each with the reason. A name that starts to
 # exist makes its xfail pass strictly, which fails the run: then remove it from this list.
 NOT_YET = {
-    'snnedu.AssociativeLeaky': 'wheel-only SSM block, not a LIF neuron',
 }
 # Deliberate differences from the reference's signature, each with the reason.
 DIFFERENT_DEFAULTS = {

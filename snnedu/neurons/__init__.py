@@ -12,3 +12,4 @@ from .recurrent import RLeaky, RSynaptic
 from .lstm import SLSTM, SConv2dLSTM
 from .state import StateLeaky, LinearLeaky
 from .delta import DeltaLeaky
+from .associative import AssociativeLeaky
