@@ -145,6 +145,7 @@ def test_state_dict_roundtrip_and_snntorch_checkpoint(tmp_path):
     ref = snntorch.StateLeaky(beta=torch.tensor([0.3, 0.6]), channels=2, learn_beta=True)
     fresh.load_state_dict(ref.state_dict())                                 # strict: the stale `beta` is skipped
     assert_close(fresh.beta, ref.beta)
+    assert fresh.reset_mechanism == "none"
     assert [n for n, _ in fresh.named_parameters()] == ["tau"]
 
 
@@ -275,3 +276,29 @@ def test_snntorch_linearleaky_shapes_and_equivalence():
     with torch.no_grad(): ut.linear.weight.copy_(ext.weight); ut.linear.bias.copy_(ext.bias)
     (spk_ref, mem_ref), (spk_ut, mem_ut) = ref(ext(x)), ut(x)
     assert torch.allclose(mem_ref, mem_ut, atol=1e-6) and torch.allclose(spk_ref, spk_ut, atol=1e-6)
+
+
+def test_mixed_network_matches_snntorch():
+    "A snnTorch-style network mixing Leaky (hidden state), LinearLeaky, StateLeaky, BatchNormTT1d and GradedSpikes."
+    def run(snn):
+        torch.manual_seed(19)
+        leaky = snn.Leaky(beta=torch.full((4,), 0.65), threshold=0.35, init_hidden=True, output=True, learn_beta=True, learn_threshold=True)
+        lin = snn.LinearLeaky(beta=torch.full((3,), 0.8), in_features=4, out_features=3, output=True, learn_beta=True, learn_threshold=True)
+        st = snn.StateLeaky(beta=torch.full((3,), 0.75), channels=3, output=True, learn_beta=True, learn_threshold=True)
+        bn, gs = snn.BatchNormTT1d(3, 5), snn.GradedSpikes(3, None)
+        x = torch.linspace(0, 1, 60).reshape(5, 3, 4)
+        for _ in range(2):                                       # twice: the reset must give the same numbers again
+            leaky.reset_mem()
+            ls, lm = (torch.stack(r) for r in zip(*[leaky(x_t) for x_t in x.unbind(0)]))
+            s1, m1 = lin(ls)
+            s2, m2 = st(s1)
+            b = torch.stack([bn[t](m1[t]) for t in range(5)])
+        (lm.sum() + m1.sum() + m2.sum() + b.sum() + gs(s2.unsqueeze(-1)).sum()).backward()   # (..., N, 1): snnTorch's layout
+        grads = {f"{i}.{n}": p.grad for i, m in enumerate((leaky, lin, st, bn, gs)) for n, p in m.named_parameters() if p.grad is not None}
+        return [ls, lm, s1, m1, s2, m2, b, gs(s2.unsqueeze(-1))], grads
+    ours, g_ours = run(snn)
+    ref, g_ref = run(snntorch)
+    for a, b in zip(ours, ref): assert_close(a, b)
+    assert set(g_ours) <= set(g_ref)
+    bad = [n for n in g_ours if not torch.allclose(g_ours[n], g_ref[n], rtol=1.3e-6, atol=1e-5)]
+    assert not bad, [(n, g_ours[n], g_ref[n]) for n in bad]

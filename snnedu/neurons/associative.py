@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['associative_step', 'associative_states', 'AssociativeLeaky']
 
-# %% ../../nbs/06c_neurons.associative.ipynb #aa9ecf2e
+# %% ../../nbs/06c_neurons.associative.ipynb #62ae4f34
 import math
 import numbers
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from .base import SpikingNeuron, emit_spikes, like_input, quantise
 
-# %% ../../nbs/06c_neurons.associative.ipynb #a05e12b6
+# %% ../../nbs/06c_neurons.associative.ipynb #5764fba3
 def associative_step(state, v, k, alpha):
     "S[t] = S[t-1] diag(alpha[t]) + v[t] k[t]^T. state (B, d, n), v (B, d), k and alpha (B, n) -> (B, d, n)."
     return state * alpha.unsqueeze(-2) + v.unsqueeze(-1) * k.unsqueeze(-2)    # decay columns, write the outer product
@@ -28,7 +28,7 @@ def associative_states(v_seq, k_seq, alpha_seq):
         states.append(state)
     return torch.stack(states)
 
-# %% ../../nbs/06c_neurons.associative.ipynb #12792ee4
+# %% ../../nbs/06c_neurons.associative.ipynb #40ee2166
 def _check_dims(in_dim, d_value, d_key, num_spiking_neurons):
     "Validate the sizes; returns num_spiking_neurons (d_value * d_key when None)."
     for name, value in (("in_dim", in_dim), ("d_value", d_value), ("d_key", d_key)):
@@ -41,11 +41,12 @@ def _check_dims(in_dim, d_value, d_key, num_spiking_neurons):
                          f"{d_value * d_key} (one neuron per entry of the d_value x d_key memory); pass None to infer it")
     return int(num_spiking_neurons)
 
-# %% ../../nbs/06c_neurons.associative.ipynb #d953232e
+# %% ../../nbs/06c_neurons.associative.ipynb #8a361503
 class AssociativeLeaky(SpikingNeuron):
     """Matrix-state associative memory of d_value x d_key leaky neurons (no reset): S[t] = S[t-1] diag(alpha[t]) + v[t] k[t]^T.
     `forward(x)`: (T, B, in_dim) -> (T, B, d_value**2) with `use_q_projection`, else (T, B, d_value * d_key)."""
     _state_names = ()
+    whole_sequence = True                 # forward takes the whole (T, B, in_dim) input
 
     def __init__(self, in_dim, d_value, d_key, num_spiking_neurons, use_q_projection: bool = True):
         self_n = _check_dims(in_dim, d_value, d_key, num_spiking_neurons)

@@ -6,7 +6,7 @@
 __all__ = ['tau_from_beta', 'decay_kernel', 'causal_conv', 'check_positive_int', 'check_sequence', 'state_leaky_mem',
            'StateLeaky', 'LinearLeaky']
 
-# %% ../../nbs/06b_neurons.state.ipynb #d2ab638f
+# %% ../../nbs/06b_neurons.state.ipynb #f6ab797a
 import numbers
 import warnings
 
@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from .base import LIF, SpikingNeuron, decay_tensor, emit_spikes, like_input, quantise, register_tensor
 
-# %% ../../nbs/06b_neurons.state.ipynb #e560b785
+# %% ../../nbs/06b_neurons.state.ipynb #088721c5
 def tau_from_beta(beta):
     "Time constant tau = 1/(1 - beta), in steps, of a decay `beta` in [0, 1] (beta = 1: about 1e12, no decay)."
     return 1 / (1 - beta + 1e-12)
@@ -33,7 +33,7 @@ def causal_conv(x_seq, kernel):
     w = kernel.flip(-1).expand(C, K).unsqueeze(1)                       # (C, 1, K), flipped: correlation -> convolution
     return F.conv1d(x, w, groups=C).permute(2, 0, 1)                    # (B, C, T) -> (T, B, C)
 
-# %% ../../nbs/06b_neurons.state.ipynb #611a8fbd
+# %% ../../nbs/06b_neurons.state.ipynb #d4f7ff44
 def check_positive_int(name, value, allow_none=False):
     "`value` as an int >= 1 (or None when `allow_none`); TypeError / ValueError naming `name` otherwise."
     if value is None and allow_none: return None
@@ -58,11 +58,12 @@ def state_leaky_mem(x_seq, tau, kernel_truncation_steps=None):
     K = T if kernel_truncation_steps is None else min(kernel_truncation_steps, T)
     return causal_conv(x_seq, decay_kernel(tau.to(device=x_seq.device, dtype=x_seq.dtype), K))
 
-# %% ../../nbs/06b_neurons.state.ipynb #a149ea37
+# %% ../../nbs/06b_neurons.state.ipynb #a490f28c
 class StateLeaky(LIF):
     """Leaky neurons without reset over a whole sequence: U = causal_conv(X, exp(-k/tau)), S = g·H(U - threshold).
     `forward(input_)`: `input_` (T, B, channels) -> `(spk, mem)`, each (T, B, channels), or `mem` alone with `output=False`."""
     _state_names = ()                     # nothing is carried from one call to the next
+    whole_sequence = True                 # forward takes the whole (T, B, C) input: a sequence runner must not step it
 
     def __init__(self, beta, channels, threshold=1.0, spike_grad=None, surrogate_disable=False, learn_beta=False,
                  learn_threshold=False, state_quant=False, output=True, graded_spikes_factor=1.0,
@@ -112,13 +113,14 @@ class StateLeaky(LIF):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "beta", None)     # snnTorch also saves a stale copy of the initial beta; tau is the truth
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.reset_mechanism = "none"             # snnTorch checkpoints say 'subtract'; this neuron never resets
 
     def extra_repr(self):
         b = self.beta.detach()
         return (f"beta={b.item():g}" if b.numel() == 1 else f"beta=tensor of shape {tuple(b.shape)}") + \
                f", channels={self.channels}, threshold={self.threshold.item():g}, kernel_truncation_steps={self.kernel_truncation_steps}, output={self.output}"
 
-# %% ../../nbs/06b_neurons.state.ipynb #02d8dbc4
+# %% ../../nbs/06b_neurons.state.ipynb #f76d67b7
 class LinearLeaky(StateLeaky):
     """`nn.Linear(in_features, out_features)` at every step, then `StateLeaky` with `channels=out_features`.
     `forward(input_)`: (T, B, in_features) -> `(spk, mem)`, each (T, B, out_features), or `mem` alone with `output=False`."""
