@@ -1155,3 +1155,52 @@ register(Exercise(
         "Euler step of tau dv/dt = -v + r I."
         return v + dt / tau * (-v + r * cur)
     '''));
+
+# %% ../nbs/15_exercises.ipynb #7ce82dea
+register(Exercise(
+    name="t12.trace_step", prompt="One step of an STDP trace: decay `trace` by 1/tau (forward Euler), then add the spikes `spk` of this step.",
+    args=("trace", "spk", "tau"), outputs=("trace",), reference=lambda x, s, tau: x - x / tau + s,
+    cases=[("one neuron", (torch.tensor([1.0]), torch.tensor([0.0]), 2.0)),
+           ("a spike on a decaying trace", (torch.tensor([0.5, 0.0]), torch.tensor([1.0, 1.0]), 4.0)),
+           ("a batch", lambda: (_rand(0, 3, 5), torch.ones(3, 5), 5.0))],
+    hints=["The trace loses trace/tau every step and gains 1 per spike."],
+    mistakes=[(lambda x, s, tau: x / tau + s, "The trace keeps (1 - 1/tau) of itself: x - x/tau, not x/tau."),
+              (lambda x, s, tau: (x + s) * (1 - 1 / tau), "Add the new spikes after the decay: a spike counts fully at its own step.")],
+    solution_source='''
+    def trace_step(trace, spk, tau):
+        "x <- x - x/tau + s"
+        return trace - trace / tau + spk
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #fa939456
+register(Exercise(
+    name="t12.stdp_window", prompt="The total STDP change (W = 1, tau_pre = tau_post = tau) for one input spike and one output spike `dt` steps later (dt < 0: the output fired first).",
+    args=("dt", "tau"), outputs=("delta_w",), reference=lambda dt, tau: math.copysign((1 - 1 / tau) ** abs(dt), dt) if dt else 0.0,
+    cases=[("output one step after the input", (1, 5.0)), ("output first", (-3, 5.0)), ("the same step", (0, 5.0)), ("long delay", (12, 4.0))],
+    hints=["The output spike reads the input trace, decayed for dt steps: (1 - 1/tau)**dt. The opposite order gives the negative.",
+           "At dt = 0 both terms see a trace of 1 and cancel."],
+    mistakes=[(lambda dt, tau: math.exp(-abs(dt) / tau) * (1 if dt >= 0 else -1), "The traces decay by (1 - 1/tau) per step (forward Euler), not exp(-1/tau); and dt = 0 gives 0."),
+              (lambda dt, tau: (1 - 1 / tau) ** abs(dt), "Anti-causal pairs (dt < 0) weaken the synapse: the sign follows dt.")],
+    solution_source='''
+    def stdp_window(dt, tau):
+        "sign(dt) (1 - 1/tau)^|dt|, 0 at dt = 0"
+        if dt == 0: return 0.0
+        return (1 if dt > 0 else -1) * (1 - 1 / tau) ** abs(dt)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #2a6fd5b5
+register(Exercise(
+    name="t12.apply_stdp", prompt="Apply one STDP update as the tutorial's loop does: `grad` is what `learner.step()` wrote into the weight's .grad (that is -delta_w); return the weight after a plain SGD step with learning rate `lr`, clipped to [0, 1].",
+    args=("weight", "grad", "lr"), outputs=("weight",), reference=lambda w, g, lr: (w - lr * g).clamp(0.0, 1.0),
+    cases=[("one weight, potentiation", (torch.tensor([0.5]), torch.tensor([-2.0]), 0.1)),
+           ("depression below zero is clipped", (torch.tensor([0.05, 0.6]), torch.tensor([1.0, 1.0]), 0.1)),
+           ("a layer", lambda: (_rand(1, 4, 20), _rand(2, 4, 20, low=-3.0, high=3.0), 0.05))],
+    hints=["SGD subtracts lr * grad, and grad = -delta_w: the weight grows by lr * delta_w.",
+           "Then keep every weight inside [0, 1] (torch.clamp)."],
+    mistakes=[(lambda w, g, lr: (w + lr * g).clamp(0.0, 1.0), "STDPLearner writes -delta_w into .grad, so that SGD's w - lr * grad adds lr * delta_w: subtract the gradient."),
+              (lambda w, g, lr: w - lr * g, "The additive rule keeps the weights in [0, 1]: clip after the step.")],
+    solution_source='''
+    def apply_stdp(weight, grad, lr):
+        "SGD step, then the bounds of the additive rule."
+        return (weight - lr * grad).clamp(0.0, 1.0)
+    '''));
