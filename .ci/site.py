@@ -21,9 +21,10 @@ exported cells folded as "Exported source"), then writes one static HTML page pe
 our own small template (.ci/site/): a sidebar on every page, client-side search over a JS index,
 the version from settings.ini, and an "Open in Colab" link on every notebook page.
 Markdown is rendered with mistune, code with pygments, and LaTeX with KaTeX at build time (HTML with
-KaTeX's fonts for the eye, MathML for screen readers): `node .ci/site/katex-render.js`, with KaTeX installed
-by npm from .ci/site/package-lock.json into .ci/site/node_modules on first use (Node.js >= 18 and npm are
-needed). Pages load nothing from the internet.
+KaTeX's fonts for the eye, MathML for screen readers): `node .ci/site/katex-render.js` runs Debian's KaTeX
+(`apt-get install nodejs libjs-katex=<.ci/site/katex-deb-version>`, which .ci/run does; set KATEX_DIR to use
+another copy of KaTeX's dist/ folder). The build fails, saying how to install it, when KaTeX is missing or
+another version. Pages load nothing from the internet.
 
 Where this differs from nbdev_docs on purpose: `#| export` cells are shown (folded, "Exported
 source", as nbdev does for `#| exports`), magics such as `%pip install` are shown, and images or
@@ -161,36 +162,37 @@ def slug(text):
 
 # Maths: while pages render, every formula becomes a placeholder; then one node process renders all of them
 # with KaTeX (HTML for the eye + MathML for screen readers, fonts and CSS copied into the site), and the
-# placeholders are replaced. KaTeX is installed from the npm registry into .ci/site/node_modules on first use.
+# placeholders are replaced. KaTeX is Debian's libjs-katex, at the version .ci/site/katex-deb-version pins.
 MATHS = []                                           # (tex, display) of every formula, in placeholder order
 _re_math_token = re.compile('\x02M(\\d+)\x03')
 KATEX_JS = ASSETS / 'katex-render.js'
+KATEX_DEB = (ASSETS / 'katex-deb-version').read_text().strip()      # e.g. 0.16.4+~cs6.1.0-1
+KATEX_VERSION = KATEX_DEB.split('+')[0]                             # KaTeX's own version: 0.16.4
 
 def math_token(tex, display):
     "A placeholder for one formula, rendered by `render_maths` once all pages are built."
     MATHS.append((tex.strip(), display))
     return f'\x02M{len(MATHS) - 1}\x03'
 
-def ensure_katex():
-    "The KaTeX package folder, installed with npm (`npm ci` from .ci/site/package-lock.json) when missing or stale."
-    want = json.loads((ASSETS / 'package.json').read_text())['dependencies']['katex']
-    pkg = ASSETS / 'node_modules' / 'katex' / 'package.json'
-    have = json.loads(pkg.read_text())['version'] if pkg.exists() else None
-    if have != want:
-        npm, node = shutil.which('npm'), shutil.which('node')
-        if not (npm and node):
-            sys.exit('the site renders its maths with KaTeX, which needs Node.js and npm: install them '
-                     '(Debian: `apt-get install nodejs npm`; any Node.js >= 18 works), then run this again')
-        print(f'installing KaTeX {want} from the npm registry into {pkg.parent.parent.relative_to(ROOT)} (once)', file=sys.stderr)
-        res = subprocess.run([npm, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], cwd=ASSETS, capture_output=True, text=True)
-        if res.returncode != 0: sys.exit(f'`npm ci` in {ASSETS.relative_to(ROOT)} failed:\n{res.stdout}\n{res.stderr}')
-    return pkg.parent
+def katex_dir():
+    "KaTeX's folder (katex.min.js, katex.min.css, fonts/), checked to hold the pinned version; exits saying how to install it."
+    d = Path(os.environ.get('KATEX_DIR', '/usr/share/javascript/katex'))
+    install = (f'install it with `apt-get install -y nodejs libjs-katex={KATEX_DEB}` (Debian 12; .ci/run does this), '
+               "or point KATEX_DIR at a folder holding KaTeX's katex.min.js, katex.min.css and fonts/")
+    node = shutil.which('node')
+    if not node: sys.exit(f'the site renders its maths with KaTeX on Node.js, and `node` is not on PATH: {install}')
+    if not (d / 'katex.min.js').is_file(): sys.exit(f'KaTeX not found at {d}: {install}')
+    res = subprocess.run([node, '-e', 'process.stdout.write(require(process.argv[1]).version)', str(d / 'katex.min.js')],
+                         capture_output=True, text=True)
+    if res.returncode != 0: sys.exit(f'node could not load {d / "katex.min.js"}:\n{res.stderr}')
+    if res.stdout != KATEX_VERSION: sys.exit(f'KaTeX at {d} is version {res.stdout}, this site is built with {KATEX_VERSION}: {install}')
+    return d
 
 def render_maths(items, strict=False):
     "HTML of each (tex, display) in `items`, rendered by KaTeX in one node process; a formula KaTeX rejects is shown as TeX."
     if not items: return []
-    ensure_katex()
-    res = subprocess.run(['node', str(KATEX_JS)], input=json.dumps(items), capture_output=True, text=True, cwd=ASSETS)
+    katex = katex_dir() / 'katex.min.js'
+    res = subprocess.run(['node', str(KATEX_JS), str(katex)], input=json.dumps(items), capture_output=True, text=True)
     if res.returncode != 0: sys.exit(f'KaTeX failed:\n{res.stderr}')
     out, bad = [], []
     for (tex, display), r in zip(items, json.loads(res.stdout)):
@@ -206,7 +208,7 @@ def render_maths(items, strict=False):
 
 def copy_katex_assets(out):
     "KaTeX's stylesheet and its woff2 fonts (what every current browser loads) into assets/katex/."
-    src, dest = ensure_katex() / 'dist', out / 'assets' / 'katex' / 'fonts'
+    src, dest = katex_dir(), out / 'assets' / 'katex' / 'fonts'
     dest.mkdir(parents=True)
     shutil.copy2(src / 'katex.min.css', dest.parent / 'katex.min.css')
     for font in (src / 'fonts').glob('*.woff2'): shutil.copy2(font, dest / font.name)

@@ -1,7 +1,8 @@
 // Render TeX to HTML + MathML with KaTeX, for the docs site build (.ci/site.py).
-// stdin: a JSON array of [tex, displayMode]; stdout: a JSON array of {html} or {error}, in the same order.
+// argv[2]: the path of katex.min.js (Debian's libjs-katex); stdin: a JSON array of [tex, displayMode];
+// stdout: a JSON array of {html} or {error}, in the same order.
 'use strict';
-const katex = require('katex');
+const katex = require(process.argv[2]);
 let input = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk) => { input += chunk; });
