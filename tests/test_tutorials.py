@@ -218,3 +218,10 @@ def test_solved_check_catches_a_broken_solution(monkeypatch):
     monkeypatch.setattr(ex, 'solution_source', f'def {fn}(*args):\n    return 0.0\n')
     out = _run(path, _dependencies(path, found) + [_solved(src, name, fn)])
     assert f'✗ {name}' in out
+
+
+@pytest.mark.parametrize('path', TUTORIALS, ids=lambda p: p.stem)
+def test_code_fits_the_page(path):
+    "Every code line of a tutorial fits a Colab cell and the docs page: at most 100 characters."
+    long = [(i, len(line)) for i, src, _ in _cells(path) for line in src.splitlines() if len(line) > 100]
+    assert not long, f'{path.name}: (cell, length) of code lines over 100 characters: {long}'
