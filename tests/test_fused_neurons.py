@@ -11,7 +11,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from snnedu import surrogate
-from snnedu.neurons import Alpha, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic
+from snnedu.neurons import Alpha, DeltaLeaky, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic
 from snnedu.neurons.alpha import alpha_sequence
 from snnedu.neurons.base import neuron_sequence
 from snnedu.neurons.lapicque import lapicque_sequence
@@ -97,6 +97,19 @@ GRID = [(n, m, d, l, s) for n in FACTORIES for m in MECHS for d in (True, False)
 @pytest.mark.parametrize("name,mech,delay,learn,shape", GRID)
 def test_fused_equals_loop(name, mech, delay, learn, shape):
     assert_runs_equal(*both(name, mech, delay, learn, shape))
+
+@pytest.mark.parametrize("learn,shape,T", list(itertools.product((False, True), ("scalar", "neuron"), (1, 9))))
+def test_delta_leaky_fused_equals_loop(learn, shape, T):
+    "DeltaLeaky (no reset; states mem and mem_prev) from a given membrane: values, kept states and gradients."
+    x = make_input(T, scale=1.5)
+    results = []
+    for fused in (True, False):
+        neuron = DeltaLeaky(beta=_p(shape, 0.8, (0.9, 0.5, 1.0, 0.0)), delta_threshold=0.3, learn_beta=learn,
+                            graded_spikes_factor=1.5 if learn else 1.0, learn_graded_spikes_factor=learn).double()
+        mem0 = torch.rand(B, N, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 1.5
+        results.append(run(neuron, x, fused, [mem0]))
+        for n in neuron._state_names: assert getattr(neuron, n)._base is None, n
+    assert_runs_equal(*results)
 
 SURROGATES = {
     "atan": surrogate.atan, "fast_sigmoid": surrogate.fast_sigmoid, "sigmoid": surrogate.sigmoid,

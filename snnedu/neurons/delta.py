@@ -14,6 +14,7 @@ import torch
 from ..surrogate import atan
 from .base import clamp01, like_input, quantise
 from .leaky import Leaky
+from .scan import fires_by_heaviside, scan_sequence
 
 # %% ../../nbs/02b_neurons.delta.ipynb #39fbeb40
 def delta_leaky_step(input_, mem, beta, delta_threshold=1.0, spike_fn=atan(), graded_spikes_factor=1.0, state_quant=None):
@@ -71,6 +72,16 @@ class DeltaLeaky(Leaky):
                                         like_input(self.graded_spikes_factor, input_), self.state_quant)
         self._save_states(mem=new_mem, mem_prev=mem)
         return self._output(spk, new_mem) if self.init_hidden else (spk, (new_mem, mem))
+
+    def _fused_sequence(self, x_seq, mem, mem_prev, record=True):
+        "The whole-sequence path (`delta_leaky_step` under `scan_sequence`: one autograd node); None (run the step loop) with `state_quant` or a spike function that is not a surrogate."
+        if self.state_quant or not fires_by_heaviside(self.spike_grad): return None
+        def step(x_t, mem, mem_prev, beta, delta_threshold, graded_spikes_factor):     # (mem, mem_prev) -> (new mem, mem)
+            spk, new_mem = delta_leaky_step(x_t, mem, beta, delta_threshold, self.spike_grad, graded_spikes_factor)
+            return spk, new_mem, mem
+        delta_threshold = torch.as_tensor(self.delta_threshold, dtype=x_seq.dtype, device=x_seq.device)
+        params = (like_input(self.beta, x_seq), delta_threshold, like_input(self.graded_spikes_factor, x_seq))
+        return scan_sequence(step, x_seq, (mem, mem_prev), params, (0, 1) if record else (), "DeltaLeaky")
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)

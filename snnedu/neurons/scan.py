@@ -106,6 +106,7 @@ class StepScan(torch.autograd.Function):
         ctx.step, ctx.n_states, ctx.n_params, ctx.name, ctx.record_idx = step, n_states, len(params), name, record
         ctx.save_for_backward(x_seq, *params, *history)
         ctx.set_materialize_grads(False)
+        states = [s.clone() if any(s is v for v in tensors) else s for s in states]   # passed through unchanged (mem_prev, T = 1): own copy, not an alias of an input
         return (spk_seq, *states, *(torch.stack(r) for r in records))
 
     @staticmethod
