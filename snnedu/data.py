@@ -119,17 +119,16 @@ def _subset_problem(folder):
     return None
 
 def _write_subset(folder):
-    "Write the subset's IDX files (atomically, each) and then their manifest into `folder`."
+    """Write the subset's IDX files and then their manifest into `folder`. Each file is written atomically and never
+    deleted, so processes that build the cache at the same moment (the ranks of a DDP run) only ever replace a complete
+    file by the same bytes, and none of them can read a file that another one has just removed."""
     raw, smnist = folder / 'MNIST' / 'raw', folder / 'smnist'
     raw.mkdir(parents=True, exist_ok=True); smnist.mkdir(parents=True, exist_ok=True)
     sums = {}
     for (x, y), train in zip(mnist_subset_arrays(), (True, False)):
         for name, arr in zip(MNIST_FILES[train], (x, y)):
-            write_idx(raw / name, arr)
-            (smnist / name).unlink(missing_ok=True)
-            try: os.link(raw / name, smnist / name)
-            except OSError: write_idx(smnist / name, arr)   # file systems without hard links (or another process was faster)
-            for p in (raw / name, smnist / name):
+            for p in (raw / name, smnist / name):      # two copies (about 4 MB each): torchvision's and tonic's layout
+                write_idx(p, arr)
                 sums[p.relative_to(folder).as_posix()] = [p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()]
     tmp = folder / f'{SUBSET_MANIFEST}.{os.getpid()}.tmp'
     tmp.write_text(json.dumps(sums, indent=1), encoding='utf-8'); os.replace(tmp, folder / SUBSET_MANIFEST)

@@ -230,7 +230,7 @@ def test_missing_tonic_names_the_events_extra(monkeypatch, root):
 
 # --- the cache heals: damaged files are named and rebuilt (issue 19) ---------------------------------------------------
 def _damage(path, how):
-    "Damage `path` alone (a new file in its place: the subset's two copies are hard links of one file)."
+    "Damage `path` alone (a new file in its place, whatever else links to it)."
     raw = path.read_bytes()
     path.unlink()
     if how == 'truncated': path.write_bytes(raw[:len(raw) // 2])
@@ -320,3 +320,24 @@ def test_failed_download_removes_empty_leftovers_of_older_runs(root, unreachable
     (root / 'FashionMNIST' / 'raw').mkdir(parents=True)
     with pytest.raises(data.DownloadError, match='no package ships it offline'): data.fashion_mnist(root)
     assert not (root / 'FashionMNIST').exists() and root.exists()             # the root itself was the caller's
+
+def _build_cache_after(barrier, root, q):
+    "One DDP rank: wait for the others, then write the cache (three times, as ranks restarting would)."
+    try:
+        barrier.wait()
+        for _ in range(3): data._write_subset(data.data_dir(root) / 'mnist5k')
+        q.put(None)
+    except Exception as err: q.put(f'{type(err).__name__}: {err}')
+
+def test_processes_building_the_cache_at_once_all_succeed(tmp_path):
+    "The ranks of a DDP run build an empty cache at the same moment: none of them may see another's half-done work."
+    import multiprocessing as mp
+    ctx = mp.get_context('spawn')
+    barrier, q = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_build_cache_after, args=(barrier, tmp_path, q)) for _ in range(3)]
+    for p in procs: p.start()
+    errors = [q.get(timeout=120) for _ in procs]
+    for p in procs: p.join(timeout=60)
+    assert errors == [None] * 3
+    assert data._subset_problem(tmp_path / 'mnist5k') is None
+    assert not list((tmp_path / 'mnist5k').rglob('*.tmp'))
