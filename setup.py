@@ -8,9 +8,9 @@ cfg = cfg['DEFAULT']
 
 def reqs(key): return cfg.get(key, '').split()
 
-extras = {name: reqs(f'{name}_requirements') for name in ('nir', 'data', 'dev')}
+extras = {name: reqs(f'{name}_requirements') for name in ('nir', 'data', 'classroom', 'dev')}
 extras['all'] = extras['nir'] + extras['data']
-extras['dev'] = extras['all'] + extras['dev']  # CI and contributors test every extra
+extras['dev'] = extras['all'] + extras['classroom'] + extras['dev']  # CI and contributors test every extra
 
 setup(
     name=cfg['lib_name'],
