@@ -14,7 +14,7 @@ from .neurons import *
 # Submodules load on first use (`snn.spikeplot`, `from snnedu import data`), so that `import snnedu`
 # needs only torch: matplotlib, ipywidgets, torchvision, tonic and nir are imported when asked for.
 _SUBMODULES = ('spikegen', 'functional', 'utils', 'spikeplot', 'widgets', 'data', 'export_nir', 'import_nir',
-               'sequence', 'exercises', 'train')
+               'sequence', 'exercises', 'train', 'backprop')
 
 # Top-level functions that live in a lazily loaded submodule.
 _FUNCTIONS = {'export_to_nir': 'export_nir', 'import_from_nir': 'import_nir'}

@@ -25,6 +25,12 @@ def _fire(ctx, input_, **params):
     ctx.__dict__.update(params)
     return heaviside_step(input_)
 
+def _saved_input(ctx, grad_output):
+    "`(x, grad_output)` for a backward, in float32 when `x` is float16/bfloat16: there `x²` and `exp(x)` overflow early."
+    (x,) = ctx.saved_tensors
+    if x.dtype in (torch.float16, torch.bfloat16): return x.float(), grad_output.float()
+    return x, grad_output
+
 # %% ../nbs/00_surrogate.ipynb #9f7e086f
 class ATan(torch.autograd.Function):
     "Heaviside forward; backward: derivative of (1/π)·arctan(π·alpha·x/2), peak alpha/2 at x = 0."
@@ -32,8 +38,8 @@ class ATan(torch.autograd.Function):
     def forward(ctx, input_, alpha): return _fire(ctx, input_, alpha=alpha)
     @staticmethod
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * (ctx.alpha / 2) / (1 + (math.pi / 2 * ctx.alpha * x) ** 2), None
+        x, grad = _saved_input(ctx, grad_output)
+        return (grad * (ctx.alpha / 2) / (1 + (math.pi / 2 * ctx.alpha * x) ** 2)).to(grad_output.dtype), None
 
 class FastSigmoid(torch.autograd.Function):
     "Heaviside forward; backward: 1 / (slope·|x| + 1)², the fast sigmoid of Zenke & Ganguli (2018)."
@@ -41,18 +47,18 @@ class FastSigmoid(torch.autograd.Function):
     def forward(ctx, input_, slope): return _fire(ctx, input_, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output / (ctx.slope * x.abs() + 1) ** 2, None
+        x, grad = _saved_input(ctx, grad_output)
+        return (grad / (ctx.slope * x.abs() + 1) ** 2).to(grad_output.dtype), None
 
 class Sigmoid(torch.autograd.Function):
-    "Heaviside forward; backward: derivative of the logistic sigmoid σ(slope·x)."
+    "Heaviside forward; backward: derivative of the logistic sigmoid σ(slope·x), in a form that cannot overflow."
     @staticmethod
     def forward(ctx, input_, slope): return _fire(ctx, input_, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        e = torch.exp(-ctx.slope * x)
-        return grad_output * ctx.slope * e / (e + 1) ** 2, None
+        x, grad = _saved_input(ctx, grad_output)
+        e = torch.exp(-ctx.slope * x.abs())             # σ' is even: use e^{-k|x|} <= 1, never e^{+k|x|}
+        return (grad * ctx.slope * e / (e + 1) ** 2).to(grad_output.dtype), None
 
 # %% ../nbs/00_surrogate.ipynb #b8f252fa
 class SpikeRateEscape(torch.autograd.Function):
@@ -61,8 +67,8 @@ class SpikeRateEscape(torch.autograd.Function):
     def forward(ctx, input_, beta, slope): return _fire(ctx, input_, beta=beta, slope=slope)
     @staticmethod
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * ctx.slope * torch.exp(-ctx.beta * (x - 1).abs()), None, None
+        x, grad = _saved_input(ctx, grad_output)
+        return (grad * ctx.slope * torch.exp(-ctx.beta * (x - 1).abs())).to(grad_output.dtype), None, None
 
 class StraightThroughEstimator(torch.autograd.Function):
     "Heaviside forward; backward passes the gradient unchanged (Bengio et al., 2013)."
@@ -78,7 +84,7 @@ class Triangular(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * torch.where(x < 0, ctx.threshold, -ctx.threshold).to(x.dtype), None
+        return grad_output * torch.where(x < 0, x.new_tensor(ctx.threshold), x.new_tensor(-ctx.threshold)), None
 
 class Heaviside(torch.autograd.Function):
     "Heaviside forward; backward: H(x), so only neurons that fired pass a gradient."
@@ -96,8 +102,9 @@ class SparseFastSigmoid(torch.autograd.Function):
     def forward(ctx, input_, slope, B): return _fire(ctx, input_, slope=slope, B=B)
     @staticmethod
     def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * heaviside_step(x - ctx.B) / (ctx.slope * x.abs() + 1) ** 2, None, None
+        x, grad = _saved_input(ctx, grad_output)
+        keep = heaviside_step(ctx.saved_tensors[0] - ctx.B).to(x.dtype)      # x > B, decided in the input's own dtype
+        return (grad * keep / (ctx.slope * x.abs() + 1) ** 2).to(grad_output.dtype), None, None
 
 class LeakySpikeOperator(torch.autograd.Function):
     "Heaviside forward; backward: 1 where the neuron fired, `slope` elsewhere."
@@ -106,7 +113,7 @@ class LeakySpikeOperator(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * torch.where(x > 0, 1.0, ctx.slope).to(x.dtype), None
+        return grad_output * torch.where(x > 0, 1.0, x.new_tensor(ctx.slope)), None   # slope in x's dtype, not float32
 
 class StochasticSpikeOperator(torch.autograd.Function):
     "Heaviside forward; backward: 1 where fired, fresh uniform noise (u - 1/2 + mean)·variance elsewhere."

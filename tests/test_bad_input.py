@@ -16,6 +16,33 @@ X = torch.rand(2, 3)
 def bad(id_, fn, exc, *words):
     return pytest.param(fn, exc, words, id=id_)
 
+# --- proposed addition to tests/test_bad_input.py (module level, before ROWS) ---
+import numpy as np
+
+def _nir_graph(edges=(('input', 'lif'), ('lif', 'output')), **lif):
+    "A 2-neuron NIR graph Input -> LIF -> Output, with `lif` overriding the LIF's fields."
+    import nir
+    fields = dict(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2)) | lif
+    return nir.NIRGraph(nodes={'input': nir.Input(np.array([2])), 'lif': nir.LIF(**fields), 'output': nir.Output(np.array([2]))},
+                        edges=list(edges), type_check=False)
+
+class _TwiceLeaky(nn.Module):
+    "One neuron called twice in forward."
+    def __init__(self):
+        super().__init__()
+        self.fc, self.lif = nn.Linear(3, 3), snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    def forward(self, x): return self.lif(self.fc(self.lif(self.fc(x))))
+
+NIR_ROWS = [
+    bad("export-neuron-twice", lambda: snn.export_to_nir(_TwiceLeaky(), X[:, :3]), ValueError, "'lif'", "Leaky", "more than once"),
+    bad("import-return_state-str", lambda: snn.import_from_nir(_nir_graph(), return_state="yes"), TypeError, "return_state", "'yes'"),
+    bad("import-tau-zero", lambda: snn.import_from_nir(_nir_graph(tau=np.array([1e-3, 0.0]))), ValueError, "'lif'", "tau = 0", "> 0 seconds"),
+    bad("import-tau-nan", lambda: snn.import_from_nir(_nir_graph(tau=np.array([np.nan, 1e-3]))), ValueError, "'lif'", "tau is NaN"),
+    bad("import-tau-r-inf", lambda: snn.import_from_nir(_nir_graph(tau=np.array([1e-3, np.inf]), r=np.array([10.0, np.inf]))), ValueError, "'lif'", "both infinite"),
+    bad("import-self-loop", lambda: snn.import_from_nir(_nir_graph(edges=[('input', 'lif'), ('lif', 'lif'), ('lif', 'output')])), ValueError, "'lif'", "edge to itself"),
+    bad("import-edge-missing", lambda: snn.import_from_nir(_nir_graph(edges=[('input', 'lif'), ('lif', 'out')])), ValueError, "'out'", "not a node"),
+]
+
 ROWS = {
 "neurons": [
     bad("Leaky-beta-str", lambda: snn.Leaky(beta="0.9"), TypeError, "beta", "'0.9'", "real number"),
@@ -35,7 +62,7 @@ ROWS = {
     bad("Leaky-hidden-with-mem", lambda: snn.Leaky(beta=0.9, init_hidden=True)(X, torch.zeros(2, 3)), TypeError, "mem", "init_hidden"),
     bad("Leaky-reset-assign", lambda: setattr(snn.Leaky(beta=0.9), "reset_mechanism", "Zero"), ValueError, "reset_mechanism", "'Zero'"),
     bad("Synaptic-alpha-gt1", lambda: snn.Synaptic(alpha=2.0, beta=0.9), ValueError, "alpha", "2.0", "[0, 1]"),
-    bad("Synaptic-syn-shape", lambda: snn.Synaptic(alpha=0.5, beta=0.9)(X, torch.zeros(1), torch.zeros(2, 3)), ValueError, "syn", "(1,)"),
+    bad("Synaptic-syn-shape", lambda: snn.Synaptic(alpha=0.5, beta=0.9)(X, torch.zeros(2), torch.zeros(2, 3)), ValueError, "syn", "(2,)"),
     bad("Alpha-alpha-le-beta", lambda: snn.Alpha(alpha=0.5, beta=0.9), ValueError, "alpha > beta", "alpha=0.5"),
     bad("Alpha-alpha-str", lambda: snn.Alpha(alpha="a", beta=0.5), TypeError, "alpha", "'a'"),
     bad("Lapicque-nothing", lambda: snn.Lapicque(), ValueError, "beta", "R", "C"),
@@ -61,6 +88,26 @@ ROWS = {
     bad("LeakyParallel-input-shape", lambda: snn.LeakyParallel(3, 4)(torch.rand(5, 2, 7)), ValueError, "input_", "(5, 2, 7)"),
     bad("LeakyParallel-spike_grad", lambda: snn.LeakyParallel(3, 4, spike_grad=1), TypeError, "spike_grad", "1"),
     bad("fire_inhibition-batch", lambda: snn.Leaky(beta=0.9).fire_inhibition(3, torch.rand(2, 3)), ValueError, "batch_size", "3"),
+    # issue 19 items 4-5 and issue 16: NaN parameters, checkpoints that cannot load, states that cannot broadcast, registry
+    bad("Leaky-threshold-nan", lambda: snn.Leaky(beta=0.9, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("Leaky-threshold-tensor-nan", lambda: snn.Leaky(beta=0.9, threshold=torch.tensor([1.0, float("nan")])), ValueError, "threshold", "[1.0, nan]"),
+    bad("Leaky-graded-nan", lambda: snn.Leaky(beta=0.9, graded_spikes_factor=float("nan")), ValueError, "graded_spikes_factor", "nan"),
+    bad("Synaptic-threshold-nan", lambda: snn.Synaptic(alpha=0.5, beta=0.9, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("Lapicque-threshold-nan", lambda: snn.Lapicque(beta=0.9, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("RLeaky-threshold-nan", lambda: snn.RLeaky(beta=0.9, linear_features=3, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("SLSTM-threshold-nan", lambda: snn.SLSTM(3, 4, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("LeakyParallel-threshold-nan", lambda: snn.LeakyParallel(3, 4, threshold=float("nan")), ValueError, "threshold", "nan"),
+    bad("LeakyParallel-graded-nan", lambda: snn.LeakyParallel(3, 4, graded_spikes_factor=float("nan")), ValueError, "graded_spikes_factor", "nan"),
+    bad("Leaky-mem-would-grow", lambda: snn.Leaky(beta=0.9)(torch.rand(3), torch.zeros(2, 3)), ValueError, "mem", "(2, 3)", "(3,)", "broadcasts to it"),
+    bad("Leaky-mem-no-broadcast", lambda: snn.Leaky(beta=0.9)(X, torch.zeros(2)), ValueError, "mem", "(2,)", "(2, 3)"),
+    bad("Leaky-load-reset-1.7", lambda: snn.Leaky(beta=0.9).load_state_dict({**snn.Leaky(beta=0.9).state_dict(), "reset_mechanism_val": torch.tensor(1.7)}),
+        ValueError, "reset_mechanism_val", "1.7", "0, 1 or 2", "nothing was loaded"),
+    bad("Leaky-load-reset-7", lambda: snn.Leaky(beta=0.9).load_state_dict({**snn.Leaky(beta=0.9).state_dict(), "reset_mechanism_val": torch.tensor(7)}),
+        ValueError, "reset_mechanism_val", "7", "nothing was loaded"),
+    bad("Leaky-load-beta-nan", lambda: snn.Leaky(beta=0.9).load_state_dict({**snn.Leaky(beta=0.9).state_dict(), "beta": torch.tensor(float("nan"))}),
+        ValueError, "'beta'", "NaN", "nothing was loaded"),
+    bad("SpikingNeuron-instances", lambda: snn.SpikingNeuron.instances, AttributeError, "SpikingNeuron.instances", "snnedu.utils.reset(net)"),
+    bad("Leaky-instances", lambda: snn.Leaky.instances, AttributeError, "Leaky.instances", "snnedu.utils.reset(net)", "utils.detach(net)"),
 ],
 "surrogate": [
     bad("atan-alpha-str", lambda: surrogate.atan(alpha="2"), TypeError, "alpha", "'2'"),
@@ -128,6 +175,7 @@ ROWS = {
     bad("export-module-str", lambda: snn.export_to_nir("net", X), TypeError, "module", "str"),
     bad("export-sample-list", lambda: snn.export_to_nir(nn.Sequential(nn.Linear(3, 2), snn.Leaky(beta=0.9, init_hidden=True)), [1.0]), ValueError, "sample_data", "list"),
     bad("import-graph-int", lambda: snn.import_from_nir(42), TypeError, "NIRGraph", "int"),
+    *NIR_ROWS,
 ],
 }
 

@@ -110,3 +110,25 @@ def test_state_rules():
     states = n.init_alpha()
     assert len(states) == 3
     assert list(n.state_dict()) == list(snntorch.Alpha(alpha=0.9, beta=0.5).state_dict())
+
+
+# ---------------------------------------------------------------- issue 19 item 4: a learnable alpha meeting beta
+
+@pytest.mark.parametrize('alpha,beta', [(0.8, 0.8), (0.8, 0.8 - 1e-7), (0.7, 0.8), (1.0, 1.0), (0.5, 0.0), (1.0, 0.9999)])
+def test_learnable_alpha_meeting_beta_stays_finite(alpha, beta):
+    "snnTorch (and snnedu before): alpha == beta gives tau_alpha = inf and a NaN membrane; now tau_alpha is capped."
+    n = Alpha(alpha=0.9, beta=0.5, learn_alpha=True, learn_beta=True)
+    with torch.no_grad(): n.alpha.fill_(alpha); n.beta.fill_(beta)
+    x = torch.rand(20, 2, 3)
+    out, total = None, 0
+    for x_t in x:
+        out = n(x_t, *(out[1:] if out else ()))
+        total = total + out[0].sum() + out[-1].sum()
+    assert all(torch.isfinite(s).all() for s in out)
+    total.backward()
+    assert torch.isfinite(n.alpha.grad) and torch.isfinite(n.beta.grad)
+
+def test_alpha_factor_equals_snntorch_formula_below_the_cap():
+    a, b = torch.tensor([0.9, 0.99, 0.5, 0.3]), torch.tensor([0.8, 0.5, 0.2, 0.0])
+    assert_close(alpha_factor(a, b), torch.log(a) / (torch.log(b) - torch.log(a)) + 1)
+    assert alpha_factor(torch.tensor(0.9), torch.tensor(0.9)).item() == 1000.0

@@ -163,8 +163,10 @@ def test_bad_reset_mechanism_assignment():
 
 def test_state_errors():
     n = Leaky(beta=0.5)
-    with pytest.raises(ValueError, match=r'mem has shape \(3,\) but the input has shape \(2, 3\)'):
-        n(torch.ones(2, 3), torch.zeros(3))                  # broadcastable but wrong: snnTorch silently zeros it
+    with pytest.raises(ValueError, match=r'mem has shape \(2,\) but the input has shape \(2, 3\)'):
+        n(torch.ones(2, 3), torch.zeros(2))                  # does not broadcast (snnTorch silently zeros it)
+    with pytest.raises(ValueError, match=r'mem has shape \(2, 3\) but the input has shape \(3,\).*broadcasts to it'):
+        n(torch.ones(3), torch.zeros(2, 3))                  # broadcasting would enlarge the input's shape
     with pytest.raises(TypeError, match='mem must be a tensor'): n(torch.ones(2), 0.5)
     with pytest.raises(TypeError, match='input_ must be a tensor'): n([1.0, 2.0])
     h = Leaky(beta=0.5, init_hidden=True)
@@ -346,3 +348,204 @@ def test_cuda_states_follow_module_and_input():
     assert spk.is_cuda and mem.is_cuda and n.mem.is_cuda
     n.reset_mem(); assert n.mem.is_cuda
     mem.sum().backward(); assert n.beta.grad.is_cuda
+
+
+# ---------------------------------------------------------------- issue 16: states that broadcast (snnTorch tutorial 3)
+
+BROADCAST_NEURONS = {   # name -> (snnedu neuron, snnTorch neuron, names of the states forward takes)
+    'Leaky': (lambda: snnedu.Leaky(beta=0.8), lambda: snntorch.Leaky(beta=0.8), ('mem',)),
+    'Lapicque': (lambda: snnedu.Lapicque(R=5.0, C=0.2, time_step=0.1), lambda: snntorch.Lapicque(R=5.0, C=0.2, time_step=0.1), ('mem',)),
+    'Synaptic': (lambda: snnedu.Synaptic(alpha=0.7, beta=0.8), lambda: snntorch.Synaptic(alpha=0.7, beta=0.8), ('syn', 'mem')),
+    'Alpha': (lambda: snnedu.Alpha(alpha=0.9, beta=0.8), lambda: snntorch.Alpha(alpha=0.9, beta=0.8), ('syn_exc', 'syn_inh', 'mem')),
+}
+
+@pytest.mark.parametrize('name', list(BROADCAST_NEURONS))
+@pytest.mark.parametrize('input_shape,state_shape', [((), (1,)), ((), (1, 1)), ((2, 3), (3,)), ((2, 3), (1, 3)), ((2, 3), ())])
+def test_zero_state_that_broadcasts_matches_snntorch(name, input_shape, state_shape):
+    "Tutorial 3: `mem = torch.zeros(1)`, 0-d inputs, `spk, mem = lif(cur_in[step], mem)`: same numbers and shapes as snnTorch."
+    ours_fn, ref_fn, names = BROADCAST_NEURONS[name]
+    ours, ref = ours_fn(), ref_fn()
+    torch.manual_seed(0)
+    cur = torch.rand(12, *input_shape) * 0.6
+    s_ours = s_ref = tuple(torch.zeros(state_shape) for _ in names)
+    for x in cur:
+        out_ours, out_ref = ours(x, *s_ours), ref(x, *s_ref)
+        s_ours, s_ref = out_ours[1:], out_ref[1:]
+        for a, b in zip(out_ours, out_ref):
+            assert a.shape == b.shape == x.shape
+            assert_close(a, b)
+
+def test_nonzero_broadcast_state_is_used_not_dropped():
+    "A (N,) state for (B, N) inputs starts every sample there (snnTorch silently replaces it with zeros)."
+    x, m0 = torch.rand(2, 3) * 0.2, torch.tensor([0.5, 0.95, 0.1])
+    _, mem = snnedu.Leaky(beta=0.8)(x, m0)
+    _, mem_full = snnedu.Leaky(beta=0.8)(x, m0.expand(2, 3).clone())
+    assert_close(mem, mem_full)
+    m0 = m0.clone().requires_grad_()
+    snnedu.Leaky(beta=0.8)(x, m0)[1].sum().backward()
+    assert_close(m0.grad, torch.full((3,), 2 * 0.8))            # the gradient sums over the batch it was broadcast to
+
+@pytest.mark.parametrize('input_shape,state_shape', [((2, 3), (2,)), ((2, 3), (3, 3)), ((3,), (2, 3)), ((), (2,))])
+def test_state_that_does_not_broadcast_to_the_input_raises(input_shape, state_shape):
+    with pytest.raises(ValueError, match=r'mem has shape .* but the input has shape .*or one that broadcasts to it'):
+        snnedu.Leaky(beta=0.8)(torch.ones(input_shape), torch.zeros(state_shape))
+
+def test_broadcast_state_in_sequence_equals_the_loop():
+    x, m0 = torch.rand(6, 2, 3) * 2, torch.full((3,), 0.5)
+    spk_seq, mem_seq = snnedu.Leaky(beta=0.8).sequence(x, m0)
+    lif, mem, rec = snnedu.Leaky(beta=0.8), m0, []
+    for x_t in x:
+        spk, mem = lif(x_t, mem)
+        rec.append((spk, mem))
+    assert_close(spk_seq, torch.stack([r[0] for r in rec])); assert_close(mem_seq, torch.stack([r[1] for r in rec]))
+
+
+# ---------------------------------------------------------------- issue 19 item 4: numerics of neuron options
+
+def _with_graded(neuron, g):
+    "Synaptic takes no graded_spikes_factor argument (as in snnTorch), but has the buffer."
+    neuron.graded_spikes_factor.fill_(g)
+    return neuron
+
+@pytest.mark.parametrize('make', [lambda g: snnedu.Leaky(beta=0.9, graded_spikes_factor=g, reset_delay=False),
+                                  lambda g: _with_graded(snnedu.Synaptic(alpha=0.5, beta=0.9, reset_delay=False), g),
+                                  lambda g: snnedu.Leaky(beta=0.9, graded_spikes_factor=g, reset_delay=False, reset_mechanism='zero')],
+                         ids=['Leaky', 'Synaptic', 'Leaky-zero'])
+def test_graded_spikes_factor_zero_with_immediate_reset_is_finite(make):
+    "g = 0 gave a NaN membrane (spk/g = 0/0); now the neuron still resets on H(U - θ), exactly as with g = 1."
+    torch.manual_seed(0)
+    x = (torch.rand(10, 2, 3) * 1.5).requires_grad_()
+    def run(g):
+        n, out = make(g), []
+        for x_t in x: out.append(n(x_t))
+        return torch.stack([o[0] for o in out]), torch.stack([o[-1] for o in out])
+    spk0, mem0 = run(0.0)
+    spk1, mem1 = run(1.0)
+    assert torch.isfinite(mem0).all() and (spk0 == 0).all()
+    assert_close(mem0, mem1)
+    (mem0.sum()).backward()
+    assert torch.isfinite(x.grad).all()
+
+def test_graded_spikes_factor_learnable_through_zero():
+    lif = snnedu.Leaky(beta=0.9, graded_spikes_factor=0.0, learn_graded_spikes_factor=True, reset_delay=False)
+    x = torch.rand(8, 4) * 2
+    mem, total = None, 0
+    for x_t in x:
+        spk, mem = lif(x_t, mem)
+        total = total + spk.sum() + mem.sum()
+    total.backward()
+    assert torch.isfinite(lif.graded_spikes_factor.grad) and lif.graded_spikes_factor.grad > 0
+
+@pytest.mark.parametrize('kwargs', [dict(threshold=float('nan')), dict(threshold=torch.tensor([1.0, float('nan')])),
+                                    dict(graded_spikes_factor=float('nan'))], ids=['threshold', 'threshold-tensor', 'graded'])
+def test_nan_parameters_rejected(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f'{name} must be a number, got nan'): snnedu.Leaky(beta=0.9, **kwargs)
+    if name == 'threshold':
+        with pytest.raises(ValueError, match='threshold must be a number, got nan'): snnedu.Synaptic(alpha=0.5, beta=0.9, **kwargs)
+
+
+# ---------------------------------------------------------------- issue 19 item 5: atomic load_state_dict
+
+def loaded_values(n): return {k: v.clone() for k, v in n.state_dict().items()}
+
+@pytest.mark.parametrize('bad', [torch.tensor(7), torch.tensor(1.7), torch.tensor(-1), torch.tensor(float('nan')),
+                                 torch.tensor([0, 1])], ids=['7', '1.7', '-1', 'nan', 'two-values'])
+def test_bad_reset_mechanism_val_loads_nothing(bad):
+    n = Leaky(beta=0.5, threshold=1.0, learn_beta=True)
+    before = loaded_values(n)
+    sd = {'beta': torch.tensor(0.9), 'threshold': torch.tensor(2.0), 'graded_spikes_factor': torch.tensor(3.0),
+          'reset_mechanism_val': bad}
+    exc, msg = (RuntimeError, "size mismatch for reset_mechanism_val") if bad.numel() > 1 else (ValueError, "must be 0, 1 or 2")
+    with pytest.raises(exc, match=rf"{msg}.*nothing was loaded"): n.load_state_dict(sd)
+    for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)
+    assert n.reset_mechanism == 'subtract'
+
+def test_integral_float_reset_mechanism_val_still_loads():
+    n = Leaky(beta=0.5)
+    sd = n.state_dict(); sd['reset_mechanism_val'] = torch.tensor(1.0)
+    n.load_state_dict(sd)
+    assert n.reset_mechanism == 'zero' and int(n.reset_mechanism_val) == 1
+
+def test_nan_in_checkpoint_loads_nothing():
+    n = snnedu.Synaptic(alpha=0.5, beta=0.5)
+    before = loaded_values(n)
+    sd = {**n.state_dict(), 'alpha': torch.tensor(0.7), 'threshold': torch.tensor(float('nan'))}
+    with pytest.raises(ValueError, match=r"state_dict\['threshold'\] contains NaN"): n.load_state_dict(sd)
+    for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)
+
+@pytest.mark.parametrize('assign', [False, True])
+def test_size_mismatch_loads_nothing_into_the_neuron(assign):
+    "PyTorch copies the entries it accepts and reports the others at the end; the neuron puts back what was copied."
+    n = Leaky(beta=0.5, threshold=1.0)
+    before = loaded_values(n)
+    sd = {**n.state_dict(), 'threshold': torch.tensor(2.0), 'beta': torch.tensor([0.9, 0.8])}
+    with pytest.raises(RuntimeError, match='size mismatch for beta'): n.load_state_dict(sd, assign=assign)
+    for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)
+    assert n(torch.tensor([1.5]))[0].item() == 1.0                     # the old threshold (1.0) is in force
+
+def test_load_in_a_network_and_from_snntorch_still_work():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), snnedu.Leaky(beta=0.5, init_hidden=True, learn_beta=True))
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 2), snntorch.Leaky(beta=0.7, init_hidden=True, learn_beta=True,
+                                                                     reset_mechanism='zero'))
+    net.load_state_dict(ref.state_dict())
+    assert_close(net[1].beta.detach(), torch.tensor(0.7))
+    assert net[1].reset_mechanism == 'zero'
+
+
+# ---------------------------------------------------------------- issue 16: snnTorch 1.0.0's neuron conveniences
+
+NEURON_CLASSES = ['SpikingNeuron', 'LIF', 'Leaky', 'Lapicque', 'Synaptic', 'Alpha', 'RLeaky', 'RSynaptic', 'SLSTM',
+                  'SConv2dLSTM', 'LeakyParallel']
+
+@pytest.mark.parametrize('name', NEURON_CLASSES)
+def test_every_public_name_of_snntorch_neurons_exists(name):
+    "dir(snntorch.X) minus nn.Module's names: all public ones exist on snnedu.X, except the deliberate `instances`."
+    base = set(dir(torch.nn.Module))
+    theirs = {n for n in set(dir(getattr(snntorch, name))) - base if not n.startswith('_')}
+    ours = set(dir(getattr(snnedu, name)))
+    assert theirs - ours <= {'instances'}, sorted(theirs - ours)
+
+def test_reset_dict_is_snntorchs():
+    assert SpikingNeuron.reset_dict == snntorch.SpikingNeuron.reset_dict == {'subtract': 0, 'zero': 1, 'none': 2}
+    assert Leaky.reset_dict is SpikingNeuron.reset_dict
+    for name, val in SpikingNeuron.reset_dict.items(): assert int(Leaky(beta=0.5, reset_mechanism=name).reset_mechanism_val) == val
+
+@pytest.mark.parametrize('cls', [SpikingNeuron, LIF, Leaky, snnedu.Synaptic, snnedu.RLeaky, snnedu.SLSTM])
+def test_instances_registry_access_raises_clearly(cls):
+    with pytest.raises(AttributeError, match=rf"{cls.__name__}\.instances does not exist in snnedu.*snnedu\.utils\.reset\(net\)"):
+        cls.instances
+    assert not hasattr(cls, 'instances')
+    assert inspect.getmembers(cls) and 'reset_dict' in dict(inspect.getmembers(cls))   # introspection still works
+
+def test_init_forgets_earlier_neurons_for_class_level_reset_as_snntorch():
+    "snnTorch: `SpikingNeuron.init()` empties the registry, so a later `Leaky.reset_hidden()` skips earlier neurons."
+    def run(lib):
+        old = lib.Leaky(beta=0.9, init_hidden=True)
+        old(torch.ones(2))
+        lib.SpikingNeuron.init()
+        new = lib.Leaky(beta=0.9, init_hidden=True)
+        new(torch.ones(2))
+        lib.Leaky.reset_hidden()
+        return old.mem.clone(), new.mem.clone()
+    (o, n), (ro, rn) = run(snnedu), run(snntorch)
+    assert_close(o, ro); assert_close(n, rn)
+    assert (o == 1).all() and (n == 0).all()
+
+def test_init_leaky_style_aliases_exist():
+    for cls, alias in [(snnedu.Leaky, 'init_leaky'), (snnedu.Synaptic, 'init_synaptic'), (snnedu.Alpha, 'init_alpha'),
+                       (snnedu.Lapicque, 'init_lapicque'), (snnedu.RLeaky, 'init_rleaky'), (snnedu.RSynaptic, 'init_rsynaptic'),
+                       (snnedu.SLSTM, 'init_slstm'), (snnedu.SConv2dLSTM, 'init_sconv2dlstm')]:
+        assert callable(getattr(cls, alias)), alias
+
+
+@pytest.mark.parametrize('bad_key', ['recurrent.weight', 'beta'])
+def test_size_mismatch_in_a_submodule_loads_nothing(bad_key):
+    "RLeaky's recurrent layer is a submodule: a wrong shape anywhere in the neuron leaves all of it untouched."
+    n = snnedu.RLeaky(beta=0.5, linear_features=3, learn_beta=True)
+    before = loaded_values(n)
+    sd = {k: v + 0.1 for k, v in n.state_dict().items() if k != 'reset_mechanism_val'}
+    sd[bad_key] = torch.zeros(5, 5)
+    with pytest.raises(RuntimeError, match=rf"size mismatch for {bad_key}.*nothing was loaded into this RLeaky"):
+        n.load_state_dict(sd, strict=False)
+    for k, v in n.state_dict().items(): assert_close(v, before[k], msg=k)

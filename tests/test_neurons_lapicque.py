@@ -142,3 +142,30 @@ def test_init_alias():
     n = Lapicque(beta=0.5)
     n(torch.ones(2, 2))
     assert n.init_lapicque().abs().sum() == 0
+
+
+# ---------------------------------------------------------------- issue 19 item 4: learnable beta clamped like Leaky's
+
+@pytest.mark.parametrize('beta', [1.0, 1.3, -0.2, 0.0])
+@pytest.mark.parametrize('given', ['none', 'R', 'C'])
+def test_learnable_beta_outside_the_interval_is_clamped(beta, given):
+    "beta >= 1 made ln(1/beta) <= 0: C < 0 (growth 1.26^t at 1.3) or C = inf with NaN gradients (at 1.0); beta <= 0: log of <= 0."
+    kw = {'none': {}, 'R': {'R': 2.0}, 'C': {'C': 0.5}}[given]
+    def run(b):
+        n = Lapicque(beta=0.9, learn_beta=True, **kw)
+        with torch.no_grad(): n.beta.fill_(b)
+        # beta <= 0 is clamped to the smallest positive float: finite, but the Euler factor 1 + ln(beta) = -86 is
+        # snnTorch's unstable scheme (any beta < e^-2), so that case runs a few steps only
+        x, mem, rec = torch.full((200 if beta >= 1 else 5, 3), 0.05), None, []
+        for x_t in x:
+            _, mem = n(x_t, mem)
+            rec.append(mem)
+        rec = torch.stack(rec)
+        rec.sum().backward()
+        return rec, n.beta.grad
+    rec, grad = run(beta)
+    fi = torch.finfo(torch.float32)
+    ref, _ = run(min(max(beta, fi.tiny), 1 - fi.eps))            # what the clamp promises
+    assert torch.isfinite(rec).all() and torch.isfinite(grad)
+    assert_close(rec, ref)
+    if beta >= 1: assert rec.abs().max() < 200 * 0.05 * 100      # no runaway growth

@@ -1,4 +1,5 @@
 """LeakyParallel against snnTorch 1.0.0 (weights copied), plus the fixed defects (#442 per-neuron beta, #403 dropout)."""
+import copy
 import inspect
 import warnings
 
@@ -155,3 +156,32 @@ def test_signature_matches_spec():
                       "learn_graded_spikes_factor", "weight_hh_enable", "device", "dtype"]
     assert snn.LeakyParallel.ATan is snn.surrogate.ATan
     assert parallel_beta(None, 3) is None
+
+
+# ---------------------------------------------------------------- issue 19 item 4: float64 input is computed in float64
+
+def test_float64_input_is_computed_in_float64():
+    "A float32 layer fed float64 computes like its float64 copy (it rounded the input to float32 before)."
+    torch.manual_seed(0)
+    lp = LeakyParallel(4, 3, beta=0.7, threshold=0.4, learn_beta=True)
+    x = (torch.rand(7, 2, 4, dtype=torch.float64)).requires_grad_()
+    double = copy.deepcopy(lp).double()
+    out, ref = lp(x), double(x)
+    assert out.dtype == torch.float64
+    assert_close(out, ref, rtol=0, atol=0)
+    (gx,) = torch.autograd.grad(out.sum(), x); (gr,) = torch.autograd.grad(ref.sum(), x)
+    assert_close(gx, gr)
+    assert lp.rnn.weight_ih_l0.dtype == torch.float32            # the module itself is unchanged
+
+def test_float64_precision_decides_a_spike():
+    "x = 0.1 + 2e-9 is above the (float32) threshold 0.1000000015 in float64, but rounds onto it in float32."
+    lp = LeakyParallel(1, 1, beta=0.0, bias=False, threshold=0.1)
+    with torch.no_grad(): lp.rnn.weight_ih_l0.fill_(1.0)
+    x = torch.tensor([[0.1000000020]], dtype=torch.float64)
+    assert lp(x).item() == 1.0
+    assert lp(x.float()).item() == 0.0
+
+def test_nan_threshold_rejected():
+    with pytest.raises(ValueError, match='threshold must be a number, got nan'): LeakyParallel(3, 4, threshold=float('nan'))
+    with pytest.raises(ValueError, match='graded_spikes_factor must be a number, got nan'):
+        LeakyParallel(3, 4, graded_spikes_factor=float('nan'))

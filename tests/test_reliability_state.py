@@ -263,3 +263,23 @@ def test_copies_are_live_for_class_level_reset():
     twin(torch.ones(1, 2))
     snn.Leaky.reset_hidden()
     assert twin.mem.abs().sum() == 0 and twin.mem.shape == (1, 2)
+
+
+# ---- load_state_dict is atomic (issue 19 item 5): validate everything, then assign ------------------------------------
+BAD_ENTRIES = {
+    "reset-1.7": lambda sd: {**sd, "reset_mechanism_val": torch.tensor(1.7)},
+    "reset-5": lambda sd: {**sd, "reset_mechanism_val": torch.tensor(5)},
+    "threshold-nan": lambda sd: {**sd, "threshold": torch.tensor(float("nan"))},
+    "last-entry-wrong-shape": lambda sd: {**sd, list(sd)[-1]: torch.zeros(7, 7)},
+}
+
+@pytest.mark.parametrize("bad", list(BAD_ENTRIES))
+@pytest.mark.parametrize("name", STATEFUL)
+def test_a_bad_checkpoint_leaves_every_neuron_untouched(name, bad):
+    "Every other entry of the checkpoint is new and valid: none of it may be assigned when one entry is refused."
+    dst = make(name, learn=True)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    sd = BAD_ENTRIES[bad](perturbed(make(name, learn=True)).state_dict())
+    with pytest.raises((ValueError, RuntimeError), match="nothing was loaded"): dst.load_state_dict(sd)
+    for k, v in dst.state_dict().items(): assert_close(v, before[k], rtol=0, atol=0, msg=k)
+    assert dst.reset_mechanism == make(name).reset_mechanism

@@ -20,3 +20,10 @@ def accuracy_temporal(spk_out, targets):
     "Fraction of samples whose first-spiking class is the target (silent = T - 1, ties: lowest index)."
     targets = _check_outputs("spk_out", spk_out, targets)
     return (_first_spike_time(spk_out).argmin(-1) == targets).double().mean().item()
+
+# %% ../../nbs/09b_functional.acc.ipynb #a31e5018
+def _population_code(spk_out, num_classes, num_outputs):
+    "Spike counts of each class's population: `(T, B, num_outputs)` -> `(B, num_classes)`, in `spk_out`'s dtype."
+    if num_outputs != spk_out.shape[-1]:
+        raise ValueError(f"num_outputs ({num_outputs}) must be the number of output neurons, the last size of spk_out {tuple(spk_out.shape)}")
+    return _population_sum(spk_out.sum(0), num_classes)

@@ -13,10 +13,13 @@ from .base import (LIF, apply_reset, clamp01, decay_tensor, emit_spikes, like_in
                                  register_tensor, reset_signal)
 
 # %% ../../nbs/03a_neurons.alpha.ipynb #65cf220b
-def alpha_factor(alpha, beta):
-    "τ_α = ln α / (ln β − ln α) + 1, the membrane's scale factor (α, β already in [0, 1])."
+def alpha_factor(alpha, beta, max_factor=1000.0):
+    "τ_α = ln β / (ln β − ln α), the membrane's scale factor (α, β already in [0, 1]); at most `max_factor`, so α → β stays finite."
     alpha, beta = torch.as_tensor(alpha), torch.as_tensor(beta)
-    return torch.log(alpha) / (torch.log(beta) - torch.log(alpha)) + 1
+    fi = torch.finfo(beta.dtype)
+    log_beta = torch.log(beta).clamp(fi.min, -fi.eps)                   # ln β, finite and < 0 even for β = 0 or 1
+    gap = torch.minimum(log_beta - torch.log(alpha), log_beta / max_factor)   # ln β − ln α <= ln β / max_factor < 0
+    return log_beta / gap
 
 # %% ../../nbs/03a_neurons.alpha.ipynb #bbe7505f
 def alpha_step(input_, syn_exc, syn_inh, mem, alpha, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="zero",

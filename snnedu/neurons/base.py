@@ -4,10 +4,13 @@
 
 # %% auto #0
 __all__ = ['RESET_MECHANISMS', 'quantise', 'winner_take_all', 'emit_spikes', 'check_reset_mechanism', 'reset_signal',
-           'apply_reset', 'immediate_reset', 'as_float_tensor', 'decay_tensor', 'register_tensor', 'like_input',
-           'clamp01', 'resolve_state', 'NeuronState', 'SpikingNeuron', 'LIF']
+           'apply_reset', 'unscaled_spikes', 'immediate_reset', 'as_float_tensor', 'real_tensor', 'decay_tensor',
+           'register_tensor', 'like_input', 'clamp01', 'broadcasts_to', 'resolve_state', 'NeuronState',
+           'NoInstanceRegistry', 'refusal', 'check_loaded_state', 'own_tensors', 'restore_tensors', 'SpikingNeuron',
+           'LIF']
 
 # %% ../../nbs/01_neurons.base.ipynb #5b185a11
+import math
 import numbers
 import warnings
 import weakref
@@ -53,10 +56,17 @@ def apply_reset(value, reset, threshold, reset_mechanism):
     if reset_mechanism == "zero": return (1 - reset) * value
     return value
 
+def unscaled_spikes(spk, graded_spikes_factor, mem, threshold):
+    "The 0/1 spikes behind `spk = g·S`: `spk / g`, and where g = 0 (spikes of no amplitude) H(mem - threshold), not 0/0."
+    g = graded_spikes_factor
+    if not isinstance(g, torch.Tensor): return spk / g if g != 0 else heaviside_step(mem - threshold)
+    zero = g == 0
+    return torch.where(zero, heaviside_step(mem - threshold), spk / torch.where(zero, torch.ones_like(g), g))
+
 def immediate_reset(mem, spk, reset, threshold, graded_spikes_factor, reset_mechanism):
     "The `reset_delay=False` correction: with d = spk/g - reset, 'subtract' -> mem - d·threshold, 'zero' -> mem - d·mem."
     if reset_mechanism == "none": return mem
-    d = spk / graded_spikes_factor - reset       # +1: reset now for this spike; -1: undo a reset that was not needed
+    d = unscaled_spikes(spk, graded_spikes_factor, mem, threshold) - reset   # +1: reset now; -1: undo an unneeded reset
     return mem - d * threshold if reset_mechanism == "subtract" else mem - d * mem
 
 # %% ../../nbs/01_neurons.base.ipynb #bae60fbc
@@ -69,6 +79,14 @@ def as_float_tensor(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number or a tensor, got {value!r} of type {type(value).__name__}")
     return torch.tensor(float(value))
+
+def real_tensor(name, value):
+    "`as_float_tensor(name, value)` that refuses NaN: a NaN threshold or spike size silently makes every output NaN."
+    value = as_float_tensor(name, value)
+    if torch.isnan(value).any():
+        raise ValueError(f"{name} must be a number, got nan ({value.detach().tolist()}); a NaN {name} makes every spike "
+                         f"and gradient NaN")
+    return value
 
 def decay_tensor(name, value):
     "`value` as a float tensor after checking that it is a decay factor in [0, 1]."
@@ -98,10 +116,17 @@ def clamp01(x):
     return x.clamp(0, 1) if isinstance(x, torch.Tensor) else min(max(float(x), 0.0), 1.0)
 
 # %% ../../nbs/01_neurons.base.ipynb #9670cea3
+def broadcasts_to(shape, target):
+    "Whether a tensor of `shape` broadcasts to `target` without enlarging it (extra leading size-1 dimensions allowed)."
+    try: return math.prod(torch.broadcast_shapes(shape, target)) == math.prod(target)
+    except RuntimeError: return False
+
 def resolve_state(name, state, stored, input_, fresh, shape=None):
     """The state to use this step. `state` is what the caller passed (None: use `stored`, the one kept on the neuron);
     `fresh` says `stored` holds zeros from `reset_mem()`. Empty or handed-out states become zeros of `shape`
-    (default: `input_`'s shape) in `input_`'s dtype and device; a passed state of another shape raises."""
+    (default: `input_`'s shape) in `input_`'s dtype and device. A passed state that broadcasts to the input's shape
+    (snnTorch's `mem = torch.zeros(1)` with 0-d inputs, a `(N,)` state for `(B, N)` inputs) is broadcast to it;
+    another shape raises."""
     shape = tuple(input_.shape if shape is None else shape)
     own = state is None or (fresh and state is stored)        # ours: reset_mem() output or the kept state
     if state is None: state = stored
@@ -111,10 +136,12 @@ def resolve_state(name, state, stored, input_, fresh, shape=None):
         state = state.to(device=input_.device, dtype=input_.dtype)   # the kept state follows the input's device and dtype
     if state.numel() == 0 or (own and tuple(state.shape) != shape):
         return torch.zeros_like(input_) if shape == tuple(input_.shape) else input_.new_zeros(shape)
-    if tuple(state.shape) != shape:
-        raise ValueError(f"{name} has shape {tuple(state.shape)} but the input has shape {tuple(input_.shape)} (state shape "
-                         f"expected: {shape}); pass a state from this neuron's previous step, or reset_mem() / None to start from zeros")
-    return state
+    if tuple(state.shape) == shape: return state
+    if shape == tuple(input_.shape) and broadcasts_to(state.shape, shape):   # states shaped like the input broadcast
+        return state.expand(torch.broadcast_shapes(state.shape, shape)).reshape(shape)   # (1,) with a 0-d input -> ()
+    raise ValueError(f"{name} has shape {tuple(state.shape)} but the input has shape {tuple(input_.shape)} (state shape "
+                     f"expected: {shape}{', or one that broadcasts to it' if shape == tuple(input_.shape) else ''}); "
+                     f"pass a state from this neuron's previous step, or reset_mem() / None to start from zeros")
 
 # %% ../../nbs/01_neurons.base.ipynb #42547c71
 class NeuronState:
@@ -152,6 +179,12 @@ class NeuronState:
         for name in self._state_names: setattr(self, name, getattr(self, name).detach())
 
     @classmethod
+    def init(cls):
+        "snnTorch compatibility (`SpikingNeuron.init()` empties its registry): class-level `reset_hidden()`/`detach_hidden()` forget the live neurons of `cls`; their states are untouched."
+        for neuron in list(NeuronState._live):
+            if isinstance(neuron, cls): NeuronState._live.discard(neuron)
+
+    @classmethod
     def reset_hidden(cls):
         "snnTorch compatibility: `reset_mem()` on EVERY live instance of this class, in all networks. Prefer `utils.reset(net)`."
         for neuron in list(NeuronState._live):
@@ -163,9 +196,61 @@ class NeuronState:
         for neuron in list(NeuronState._live):
             if isinstance(neuron, cls): neuron.detach_states()
 
+# %% ../../nbs/01_neurons.base.ipynb #60b724b7
+class NoInstanceRegistry:
+    "The class attribute `instances`: snnTorch's process-wide list of neurons does not exist here; reading it says what to use."
+    def __get__(self, obj, cls):
+        raise AttributeError(
+            f"{cls.__name__}.instances does not exist in snnedu: neurons are not kept in a process-wide list (snnTorch's "
+            "list leaks every neuron ever built and lets one network's reset hit another, snntorch#328, #438). Use "
+            "snnedu.utils.reset(net) / snnedu.utils.detach(net) to reset or detach the neurons of a network, and "
+            "[m for m in net.modules() if isinstance(m, snnedu.SpikingNeuron)] to list them")
+
+def refusal(key, tensor, value):
+    "Why `load_state_dict` would refuse `value` for `tensor` (PyTorch's rules: a tensor of the same shape, or (1,) for 0-d), else None."
+    if not isinstance(value, torch.Tensor): return f"state_dict[{key!r}] must be a tensor, got {type(value).__name__}"
+    shape = torch.Size([]) if tensor.dim() == 0 and tuple(value.shape) == (1,) else value.shape
+    if shape != tensor.shape:
+        return f"size mismatch for {key}: copying a tensor of shape {tuple(value.shape)}, the model's is {tuple(tensor.shape)}"
+
+def check_loaded_state(neuron, state_dict, prefix):
+    "Raise, before anything is assigned, for an entry of `state_dict` that `neuron` (its submodules too) cannot use."
+    for mod_name, mod in neuron.named_modules():
+        for name, t in (*mod._parameters.items(), *mod._buffers.items()):
+            key = prefix + (f"{mod_name}." if mod_name else "") + name
+            if t is None or key not in state_dict or name in mod._non_persistent_buffers_set: continue
+            why = refusal(key, t, state_dict[key])
+            if why: raise RuntimeError(f"{why}; nothing was loaded into this {type(neuron).__name__}")
+    key = prefix + "reset_mechanism_val"
+    if key in state_dict:
+        v = state_dict[key]
+        if not (isinstance(v, torch.Tensor) and v.numel() == 1 and float(v) in (0.0, 1.0, 2.0)):
+            raise ValueError(f"state_dict[{key!r}]: reset_mechanism_val must be 0, 1 or 2 ('subtract', 'zero', 'none'), got "
+                             f"{v.tolist() if isinstance(v, torch.Tensor) else repr(v)}; nothing was loaded into this "
+                             f"{type(neuron).__name__}")
+    for name in (*neuron._parameters, *neuron._buffers):    # values: only the neuron's own entries
+        v = state_dict.get(prefix + name)
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and torch.isnan(v).any():
+            raise ValueError(f"state_dict[{prefix + name!r}] contains NaN (a diverged training run?); nothing was loaded "
+                             f"into this {type(neuron).__name__}")
+
+def own_tensors(module):
+    "The module's own parameters and buffers, each with a copy of its data, so a partial load can be undone (a safety net)."
+    return {n: (t, t.detach().clone()) for store in (module._parameters, module._buffers) for n, t in store.items() if t is not None}
+
+def restore_tensors(module, kept):
+    "Undo a partial `load_state_dict`: the original tensor objects (see `load_state_dict(assign=True)`) and their data."
+    with torch.no_grad():
+        for n, (t, data) in kept.items():
+            store = module._parameters if n in module._parameters else module._buffers
+            store[n] = t
+            t.copy_(data)
+
 # %% ../../nbs/01_neurons.base.ipynb #9396dd9c
 class SpikingNeuron(NeuronState, nn.Module):
     "Base of all spiking neurons: threshold, firing, reset signal, graded spikes and per-instance state."
+    reset_dict = {name: i for i, name in enumerate(RESET_MECHANISMS)}    # snnTorch's map to `reset_mechanism_val`
+    instances = NoInstanceRegistry()                                      # reading it raises: see `NoInstanceRegistry`
     def __init__(self, threshold=1.0, spike_grad=None, surrogate_disable=False, init_hidden=False, inhibition=False,
                  learn_threshold=False, reset_mechanism="subtract", state_quant=False, output=False,
                  graded_spikes_factor=1.0, learn_graded_spikes_factor=False):
@@ -178,8 +263,8 @@ class SpikingNeuron(NeuronState, nn.Module):
         self.state_quant = state_quant
         if inhibition: warnings.warn("Inhibition is an unstable feature that has only been tested for dense "
                                      "(fully-connected) layers. Use with caution!", UserWarning)
-        register_tensor(self, "threshold", as_float_tensor("threshold", threshold), learn_threshold)
-        register_tensor(self, "graded_spikes_factor", as_float_tensor("graded_spikes_factor", graded_spikes_factor), learn_graded_spikes_factor)
+        register_tensor(self, "threshold", real_tensor("threshold", threshold), learn_threshold)
+        register_tensor(self, "graded_spikes_factor", real_tensor("graded_spikes_factor", graded_spikes_factor), learn_graded_spikes_factor)
         self.register_buffer("reset_mechanism_val", torch.tensor(0))
         self.reset_mechanism = reset_mechanism
         for name in self._state_names: setattr(self, name, torch.zeros(0))   # plain attributes: see `_apply`
@@ -196,11 +281,13 @@ class SpikingNeuron(NeuronState, nn.Module):
         self._reset_mechanism = check_reset_mechanism(value)
         self.reset_mechanism_val.fill_(RESET_MECHANISMS.index(value))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        val = int(self.reset_mechanism_val)     # a loaded checkpoint's mechanism takes effect too
-        if not 0 <= val < len(RESET_MECHANISMS): raise ValueError(f"reset_mechanism_val must be 0, 1 or 2, got {val}")
-        self._reset_mechanism = RESET_MECHANISMS[val]
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        "Atomic for this neuron: validate its entries (`check_loaded_state`), then assign; undo it all if PyTorch refuses one."
+        check_loaded_state(self, state_dict, prefix)
+        before, kept = len(error_msgs), own_tensors(self)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        if len(error_msgs) > before: return restore_tensors(self, kept)           # e.g. a size mismatch: load nothing
+        self._reset_mechanism = RESET_MECHANISMS[int(self.reset_mechanism_val)]  # a loaded mechanism takes effect too
 
     def _apply(self, fn, recurse=True):
         "`.to()`, `.double()`, `.cuda()` move and cast the kept states too (they are attributes, not buffers)."

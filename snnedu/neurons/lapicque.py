@@ -75,8 +75,10 @@ class Lapicque(LIF):
     def resistance_capacitance(self):
         "`(R, C)` for this step; with `learn_beta=True` the derived one is recomputed from `beta` (so `beta` gets gradients)."
         if not isinstance(self.beta, torch.nn.Parameter): return self.R, self.C
-        if self._derived == "C": R, C = lapicque_rc(self.beta, R=self.R, time_step=self.time_step)
-        else: R, C = lapicque_rc(self.beta, C=self.C, time_step=self.time_step)
+        fi = torch.finfo(self.beta.dtype)
+        beta = self.beta.clamp(fi.tiny, 1 - fi.eps)       # like Leaky's clamp: a trained beta may leave (0, 1)
+        if self._derived == "C": R, C = lapicque_rc(beta, R=self.R, time_step=self.time_step)
+        else: R, C = lapicque_rc(beta, C=self.C, time_step=self.time_step)
         with torch.no_grad(): getattr(self, self._derived).copy_(C if self._derived == "C" else R)   # keep state_dict current
         return R, C
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..surrogate import ATan, atan, heaviside_step
-from .base import as_float_tensor, decay_tensor, like_input, register_tensor
+from .base import decay_tensor, like_input, real_tensor, register_tensor
 
 # %% ../../nbs/06_neurons.parallel.ipynb #d20d8e39
 def parallel_beta(beta, hidden_size):
@@ -48,8 +48,8 @@ class LeakyParallel(nn.Module):
             raise TypeError(f"spike_grad must be a callable (e.g. surrogate.fast_sigmoid(slope=25)), got {spike_grad!r}")
         self.spike_grad = heaviside_step if surrogate_disable else (atan() if spike_grad is None else spike_grad)
         self.surrogate_disable = surrogate_disable
-        register_tensor(self, "threshold", as_float_tensor("threshold", threshold).to(device=device), learn_threshold)
-        register_tensor(self, "graded_spikes_factor", as_float_tensor("graded_spikes_factor", graded_spikes_factor)
+        register_tensor(self, "threshold", real_tensor("threshold", threshold).to(device=device), learn_threshold)
+        register_tensor(self, "graded_spikes_factor", real_tensor("graded_spikes_factor", graded_spikes_factor)
                         .to(device=device), learn_graded_spikes_factor)
 
     def forward(self, input_):
@@ -58,7 +58,13 @@ class LeakyParallel(nn.Module):
             got = tuple(input_.shape) if isinstance(input_, torch.Tensor) else type(input_).__name__
             raise ValueError(f"input_ must have shape (L, B, {self.input_size}) or (L, {self.input_size}) "
                              f"(time first, input_size last), got {got}")
-        mem = self.rnn(input_.to(self.rnn.weight_ih_l0.dtype))[0].to(input_.dtype)   # U[t], (L, B, N)
+        w_dtype = self.rnn.weight_ih_l0.dtype
+        compute = torch.promote_types(input_.dtype, w_dtype) if input_.is_floating_point() else w_dtype
+        if compute == w_dtype: mem = self.rnn(input_.to(compute))[0]                   # U[t], (L, B, N)
+        else:                                           # e.g. float64 input, float32 weights: compute in float64
+            weights = {name: p.to(compute) for name, p in self.rnn.named_parameters()}
+            mem = torch.func.functional_call(self.rnn, weights, (input_,))[0]
+        mem = mem.to(input_.dtype)
         if self.dropout and self.training: mem = F.dropout(mem, self.dropout, training=True)
         return self.spike_grad(mem - like_input(self.threshold, mem)) * like_input(self.graded_spikes_factor, mem)
 
