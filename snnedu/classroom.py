@@ -139,11 +139,16 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 OTTER_CONFIG = {"init_cell": False, "check_all_cell": False, "export_cell": False, "run_tests": False,
                 "tests": {"files": True, "ok_format": True}}   # student notebooks need only snnedu
 
-def _need_otter():
-    "Import otter-grader, or say how to install it (instructors only: students never need it)."
+def _need_otter(kernel=False):
+    "Import otter-grader (and, with `kernel`, find the `python3` Jupyter kernel it grades in), or say how to install them."
     try: import otter, nbformat  # noqa: F401
     except ImportError as err:
         raise ImportError('grading needs otter-grader: pip install "snnedu[classroom]" (students do not need it)') from err
+    if not kernel: return
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try: KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:   # otter runs each submission in a Jupyter kernel: without ipykernel every grade would be 0
+        raise ImportError('grading needs a "python3" Jupyter kernel: pip install ipykernel (in "snnedu[classroom]")') from None
 
 def _read_nb(path):
     "The notebook at `path` (nbformat v4), or a ValueError saying why it is not one."
@@ -277,7 +282,7 @@ def assign(source, dist, colab_url=None, install=INSTALL, verify=False, timeout=
     `dist/solution/NAME.ipynb` (the key) and `dist/autograder/` (otter's grader bundle). Returns the three paths."""
     nb, questions = _check_source(source)
     dist = _writable_dir(dist, "output folder")
-    _need_otter()
+    _need_otter(kernel=verify)
     import nbformat
     from otter.assign import main as otter_assign
     name = Path(source).stem
@@ -440,9 +445,9 @@ def grade(dist, submissions, out="grades.csv", feedback=None, timeout=60, jobs=1
     if out.exists() and not os.access(out, os.W_OK): raise ValueError(f"--out {out} is not writable")
     feedback = _writable_dir(feedback or out.with_name(out.stem + "_feedback"), "feedback folder")
     if not (isinstance(timeout, (int, float)) and timeout > 0): raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    _need_otter()
-    from tqdm.auto import tqdm
     if not (isinstance(jobs, int) and jobs >= 1): raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    _need_otter(kernel=True)
+    from tqdm.auto import tqdm
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(jobs) as pool:   # each submission runs in its own process and kernel
         rows = list(tqdm(pool.map(lambda sub: grade_one(sub, dist, timeout), subs), total=len(subs), desc="grading", unit="submission", disable=not progress))
