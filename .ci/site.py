@@ -5,6 +5,13 @@
                                        python -m http.server -d _site)
   python .ci/site.py --out DIR         build into DIR instead
   python .ci/site.py --strict          fail if nbdev cannot execute a notebook's show_doc cells
+  python .ci/site.py --stored          do not execute the notebooks: show their stored outputs (quick preview)
+  python .ci/site.py --refresh NB...   execute notebooks and write their fresh outputs back (then nbdev_clean)
+  python .ci/site.py --pin             Colab badges and install cells of the course -> v<version> (settings.ini)
+
+Every notebook is executed for the build (as nbdev_test runs it: IN_TEST=1, `#| eval: false` and `#| slow`
+cells skipped), so a page shows what the current code prints, never an output stored months ago; a notebook
+that fails to run fails the build.
 
 nbdev's own site builder (`nbdev_docs`) needs quarto, which cannot be installed on every machine;
 users who have quarto can keep using `nbdev_docs` (it writes _docs/ and touches nothing here).
@@ -13,15 +20,18 @@ frontmatter, show_doc cells executed and rendered as signature docs, hidden cell
 exported cells folded as "Exported source"), then writes one static HTML page per notebook with
 our own small template (.ci/site/): a sidebar on every page, client-side search over a JS index,
 the version from settings.ini, and an "Open in Colab" link on every notebook page.
-Markdown is rendered with mistune, code with pygments, and LaTeX is turned into MathML at build
-time with latex2mathml (browsers render MathML natively), so pages load nothing from the internet.
+Markdown is rendered with mistune, code with pygments, and LaTeX with KaTeX at build time (HTML with
+KaTeX's fonts for the eye, MathML for screen readers): `node .ci/site/katex-render.js` runs Debian's KaTeX
+(`apt-get install nodejs libjs-katex=<.ci/site/katex-deb-version>`, which .ci/run does; set KATEX_DIR to use
+another copy of KaTeX's dist/ folder). The build fails, saying how to install it, when KaTeX is missing or
+another version. Pages load nothing from the internet.
 
 Where this differs from nbdev_docs on purpose: `#| export` cells are shown (folded, "Exported
 source", as nbdev does for `#| exports`), magics such as `%pip install` are shown, and images or
 stylesheets from the internet in notebooks (a Colab badge, matplotlib's font-awesome link) are
 replaced by text. Nothing under nbs/ is written, and there is no _proc/ folder.
 """
-import argparse, base64, configparser, html, json, os, re, shutil, sys, time, warnings
+import argparse, base64, configparser, html, json, os, re, shutil, subprocess, sys, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -57,7 +67,37 @@ def section_of(rel):
 _re_export = re.compile(r'^(\s*#\|\s*)export(?=\s|$)', re.M)
 _re_showdoc_heading = re.compile(r'^(#{1,6} )(.*)$', re.M)
 
-def process_nb(path, strict=False):
+class ExecutionError(Exception): pass
+
+def execute(raw, path):
+    """Run the code cells of the notebook dict `raw` (read from `path`) top to bottom, as `nbdev_test` does
+    (cwd = the notebook's folder, `IN_TEST=1`, cells with `#| eval: false` or a `tst_flags` flag such as `#| slow`
+    skipped), and store the fresh outputs in `raw`. A skipped cell keeps its stored output. Returns the seconds it took;
+    raises `ExecutionError` naming the notebook and the cell on the first error."""
+    from execnb.nbio import dict2nb, nb2dict
+    from execnb.shell import CaptureShell
+    skip = set(settings().get('tst_flags', '').split())
+    nb = dict2nb(json.loads(json.dumps(raw)))
+    shell, t0, cwd = CaptureShell(path, mpl_format='png'), time.time(), os.getcwd()
+    os.chdir(Path(path).parent)
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != 'code': continue
+            d, _ = directives(cell.source)
+            if d.get('eval', '').lower() == 'false' or skip & set(d): continue     # keeps what is stored
+            cell.outputs = []
+            shell.cell(cell)
+            if shell.exc:
+                tb = _re_ansi.sub('', ''.join(shell.prettytb(fname=path)))
+                raise ExecutionError(f'{Path(path).relative_to(ROOT)}: cell {cell.idx_} raised {type(shell.exc).__name__}\n{tb}')
+    finally: os.chdir(cwd)
+    fresh = nb2dict(nb)['cells']
+    for cell, new in zip(raw['cells'], fresh):
+        if cell['cell_type'] == 'code':
+            cell['outputs'] = [dict(o) for o in new.get('outputs', [])]
+    return time.time() - t0
+
+def process_nb(path, strict=False, run=True):
     """Run nbdev's documentation processors on the notebook at `path`; return (notebook dict, warning or None).
 
     `#| export` cells are treated like nbdev's `#| exports`: their code stays on the page, folded
@@ -69,14 +109,14 @@ def process_nb(path, strict=False):
     warnings.filterwarnings('ignore', message='Found cells containing imports')
 
     main_module = sys.modules['__main__']            # IPython's shell (show_doc execution) replaces it
-    try: return _process_nb(path, strict)
+    try: return _process_nb(path, strict, run)
     finally: sys.modules['__main__'] = main_module
 
 HINT = ("nbdev executes every cell that imports something (and every exported cell) to render show_doc; "
         "if such a cell also runs code that needs earlier cells, move the imports into a cell of their own "
         "(nbdev FAQ: 'Found cells containing imports and other code'). nbdev_docs fails on this notebook the same way.")
 
-def _process_nb(path, strict):
+def _process_nb(path, strict, run):
     from execnb.nbio import dict2nb, nb2dict
     from nbdev.processors import FilterDefaults, exec_show_docs, add_show_docs, clean_magics
 
@@ -84,6 +124,10 @@ def _process_nb(path, strict):
         "nbdev's processors, but magics such as a tutorial's `%pip install` stay visible."
         def base_procs(self): return [p for p in super().base_procs() if p is not clean_magics]
     raw = json.loads(Path(path).read_text(encoding='utf-8'))
+    seconds = None
+    if run:
+        try: seconds = execute(raw, path)
+        except ExecutionError as e: return None, f'executing {e}', None
     for cell in raw['cells']:
         if cell['cell_type'] == 'code':
             cell['source'] = _re_export.sub(r'\1exports', ''.join(cell['source']))
@@ -93,18 +137,18 @@ def _process_nb(path, strict):
         nb = dict2nb(json.loads(json.dumps(raw)))
         nb.path_ = str(path)
         SiteProcs()(nb)
-        return nb2dict(nb), None
+        return nb2dict(nb), None, seconds
     except Exception as e:
         cause = f'{type(e.__cause__).__name__}: {e.__cause__}' if e.__cause__ else type(e).__name__
         error = f'{Path(path).relative_to(ROOT)}: {e}\n  -> {cause}\n  {HINT}'
-        if strict: return None, error
+        if strict: return None, error, seconds
         # keep the outputs stored in the notebook (show_doc cells were executed when it was saved)
         class Stored(SiteProcs):
             def base_procs(self): return [p for p in super().base_procs() if p not in (exec_show_docs, add_show_docs)]
         nb = dict2nb(raw)
         nb.path_ = str(path)
         Stored()(nb)
-        return nb2dict(nb), f'{error}\n  (built from the outputs stored in the notebook; --strict makes this an error)'
+        return nb2dict(nb), f'{error}\n  (show_doc cells shown with the outputs stored in the notebook; --strict makes this an error)', seconds
 
 # ---------------------------------------------------------------- 2. markdown, math, code
 
@@ -116,14 +160,58 @@ def slug(text):
     text = re.sub(r'^[^a-z]+', '', text)
     return text or 'section'
 
-def mathml(tex, display):
-    try:
-        from latex2mathml.converter import convert
-        ml = convert(tex.strip(), display='block' if display else 'inline')
-        return ml.replace('<math ', f'<math alttext="{html.escape(tex.strip())}" ', 1)   # for screen readers and search
-    except Exception:                                 # unsupported macro: keep it readable as text
+# Maths: while pages render, every formula becomes a placeholder; then one node process renders all of them
+# with KaTeX (HTML for the eye + MathML for screen readers, fonts and CSS copied into the site), and the
+# placeholders are replaced. KaTeX is Debian's libjs-katex, at the version .ci/site/katex-deb-version pins.
+MATHS = []                                           # (tex, display) of every formula, in placeholder order
+_re_math_token = re.compile('\x02M(\\d+)\x03')
+KATEX_JS = ASSETS / 'katex-render.js'
+KATEX_DEB = (ASSETS / 'katex-deb-version').read_text().strip()      # e.g. 0.16.4+~cs6.1.0-1
+KATEX_VERSION = KATEX_DEB.split('+')[0]                             # KaTeX's own version: 0.16.4
+
+def math_token(tex, display):
+    "A placeholder for one formula, rendered by `render_maths` once all pages are built."
+    MATHS.append((tex.strip(), display))
+    return f'\x02M{len(MATHS) - 1}\x03'
+
+def katex_dir():
+    "KaTeX's folder (katex.min.js, katex.min.css, fonts/), checked to hold the pinned version; exits saying how to install it."
+    d = Path(os.environ.get('KATEX_DIR', '/usr/share/javascript/katex'))
+    install = (f'install it with `apt-get install -y nodejs libjs-katex={KATEX_DEB}` (Debian 12; .ci/run does this), '
+               "or point KATEX_DIR at a folder holding KaTeX's katex.min.js, katex.min.css and fonts/")
+    node = shutil.which('node')
+    if not node: sys.exit(f'the site renders its maths with KaTeX on Node.js, and `node` is not on PATH: {install}')
+    if not (d / 'katex.min.js').is_file(): sys.exit(f'KaTeX not found at {d}: {install}')
+    res = subprocess.run([node, '-e', 'process.stdout.write(require(process.argv[1]).version)', str(d / 'katex.min.js')],
+                         capture_output=True, text=True)
+    if res.returncode != 0: sys.exit(f'node could not load {d / "katex.min.js"}:\n{res.stderr}')
+    if res.stdout != KATEX_VERSION: sys.exit(f'KaTeX at {d} is version {res.stdout}, this site is built with {KATEX_VERSION}: {install}')
+    return d
+
+def render_maths(items, strict=False):
+    "HTML of each (tex, display) in `items`, rendered by KaTeX in one node process; a formula KaTeX rejects is shown as TeX."
+    if not items: return []
+    katex = katex_dir() / 'katex.min.js'
+    res = subprocess.run(['node', str(KATEX_JS), str(katex)], input=json.dumps(items), capture_output=True, text=True)
+    if res.returncode != 0: sys.exit(f'KaTeX failed:\n{res.stderr}')
+    out, bad = [], []
+    for (tex, display), r in zip(items, json.loads(res.stdout)):
+        if 'html' in r: out.append(r['html']); continue
+        bad.append(f'  {tex!r}: {r["error"]}')
         tag = 'div' if display else 'span'
-        return f'<{tag} class="math-text">{html.escape(tex)}</{tag}>'
+        out.append(f'<{tag} class="math-text">{html.escape(tex)}</{tag}>')
+    if bad:
+        msg = 'KaTeX could not render these formulas (shown as TeX):\n' + '\n'.join(bad)
+        if strict: sys.exit('FAIL: ' + msg)
+        print('warning: ' + msg, file=sys.stderr)
+    return out
+
+def copy_katex_assets(out):
+    "KaTeX's stylesheet and its woff2 fonts (what every current browser loads) into assets/katex/."
+    src, dest = katex_dir(), out / 'assets' / 'katex' / 'fonts'
+    dest.mkdir(parents=True)
+    shutil.copy2(src / 'katex.min.css', dest.parent / 'katex.min.css')
+    for font in (src / 'fonts').glob('*.woff2'): shutil.copy2(font, dest / font.name)
 
 def highlight(code, lang='python'):
     from pygments import highlight as hl
@@ -146,8 +234,8 @@ class Markdown:
             def block_code(self, code, info=None):
                 return highlight(code, (info or '').split()[0] if info else 'text')
         self.md = mistune.create_markdown(renderer=Renderer(escape=False), plugins=['table', 'strikethrough', 'math', 'url'])
-        self.md.renderer.register('block_math', lambda r, text: f'<div class="math-block">{mathml(text, True)}</div>\n')
-        self.md.renderer.register('inline_math', lambda r, text: mathml(text, False))
+        self.md.renderer.register('block_math', lambda r, text: f'<div class="math-block">{math_token(text, True)}</div>\n')
+        self.md.renderer.register('inline_math', lambda r, text: math_token(text, False))
         self.ids = set()
 
     def unique(self, hid):
@@ -235,7 +323,7 @@ class PageRenderer:
             text = text_of(data['text/markdown'])
             cls = 'showdoc' if asis else 'output markdown'
             return f'<div class="{cls}">{self.md(showdoc_markdown(text) if asis else text)}</div>'
-        if 'text/latex' in data: return f'<div class="output math-block">{mathml(text_of(data["text/latex"]).strip("$"), True)}</div>'
+        if 'text/latex' in data: return f'<div class="output math-block">{math_token(text_of(data["text/latex"]).strip("$"), True)}</div>'
         if 'text/plain' in data: return f'<pre class="output text">{html.escape(text_of(data["text/plain"]))}</pre>'
         return ''
 
@@ -296,7 +384,7 @@ def rewrite_links(body, page, pages_by_nb, doc_base, ids):
 def search_entries(body, page):
     "One search entry per h2/h3 section of a page: page title, section title, link, plain text."
     def plain(s): return re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', ' ', s))).strip()
-    body = re.sub(r'<math alttext="([^"]*)".*?</math>', lambda m: ' ' + m.group(1) + ' ', body, flags=re.S)
+    body = _re_math_token.sub(lambda m: ' ' + html.escape(MATHS[int(m.group(1))][0]) + ' ', body)
     body = re.sub(r'<(math|script|style)\b.*?</\1>', ' ', body, flags=re.S)
     parts = re.split(r'(<h[23] id="[^"]+">.*?</h[23]>)', body, flags=re.S)
     entries, head, anchor = [], '', ''
@@ -321,9 +409,49 @@ def nav_html(pages, current):
     out.append('</ul>')
     return '\n'.join(out)
 
+def toc_html(body):
+    "An on-page table of contents from the page's h2/h3 headings (none for a page with fewer than three)."
+    heads = re.findall(r'<h([23]) id="([^"]+)">(.*?)</h\1>', body, flags=re.S)
+    if len(heads) < 3: return ''
+    items = []
+    for level, hid, text in heads:
+        label = html.escape(re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', '', text))).strip())
+        items.append(f'<li class="toc-h{level}"><a href="#{hid}">{label}</a></li>')
+    return '<nav class="toc" aria-label="On this page"><h2 class="toc-title">On this page</h2><ul>' + ''.join(items) + '</ul></nav>'
+
+def pager_html(pages, k):
+    "Previous / next links in the sidebar's order (the course pages lead from one tutorial to the next)."
+    root, links = pages[k]['root'], []
+    if k > 0: links.append(f'<a class="prev" rel="prev" href="{root}{pages[k - 1]["out"].as_posix()}">← {html.escape(pages[k - 1]["nav"])}</a>')
+    if k + 1 < len(pages): links.append(f'<a class="next" rel="next" href="{root}{pages[k + 1]["out"].as_posix()}">{html.escape(pages[k + 1]["nav"])} →</a>')
+    return f'<nav class="pager" aria-label="Previous and next page">{"".join(links)}</nav>'
+
+def course_ref(cfg):
+    """The git tag a course page's Colab link and install cell use: `v` + settings.ini's `version`, the one place
+    that defines it (a teacher who freezes a semester pins one release; `--pin` rewrites the notebooks)."""
+    return f"v{cfg['version']}"
+
 def colab_url(cfg, rel):
     user_repo = re.sub(r'^https?://github\.com/', '', cfg['git_url']).strip('/').removesuffix('.git')
-    return f"https://colab.research.google.com/github/{user_repo}/blob/{cfg.get('branch', 'main')}/nbs/{rel.as_posix()}"
+    return f"https://colab.research.google.com/github/{user_repo}/blob/{course_ref(cfg)}/nbs/{rel.as_posix()}"
+
+_re_install = re.compile(r'%pip install -q "snnedu(\[[\w,]*\])? @ git\+[^"@]*(@[^"]*)?"')
+_re_badge = re.compile(r'\(https://colab\.research\.google\.com/github/[^)]*/nbs/([^)]+\.ipynb)\)')
+
+def pin(paths=None):
+    "Rewrite the Colab badge and the install cell of every course notebook to the version in settings.ini."
+    cfg = settings()
+    paths = [Path(p).resolve() for p in paths] if paths else sorted((NBS / 'tutorials').glob('*.ipynb'))
+    for path in paths:
+        raw, changed = json.loads(path.read_text(encoding='utf-8')), False
+        for cell in raw['cells']:
+            src = ''.join(cell['source'])
+            new = _re_badge.sub(lambda m: f'({colab_url(cfg, Path(m.group(1)))})', src)
+            new = _re_install.sub(lambda m: f'%pip install -q "snnedu{m.group(1) or ""} @ git+{cfg["git_url"]}@{course_ref(cfg)}"', new)
+            if new != src: cell['source'], changed = new.splitlines(keepends=True), True
+        if changed:
+            path.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
+            print(f'{path.relative_to(ROOT)}: pinned to {course_ref(cfg)}')
 
 # ---------------------------------------------------------------- 5. the build
 
@@ -336,22 +464,29 @@ def prepare_out(out):
     (out / 'assets').mkdir()
     (out / MARKER).write_text('written by .ci/site.py; deleted and rebuilt on every build\n')
 
-def build(out, strict=False, jobs=None):
+def build(out, strict=False, jobs=None, run=True):
     t0 = time.time()
     cfg = settings()
     out = Path(out).resolve()
     nbs = notebooks()
     if not nbs: sys.exit('no notebooks found in nbs/')
     jobs = jobs or min(len(nbs), os.cpu_count() or 1, 4)
-    # worker processes keep the notebooks' show_doc execution (torch, matplotlib...) out of this one
+    # worker processes keep the notebooks' execution (torch, matplotlib...) out of this one; the course
+    # notebooks (the slow ones) are handed out first
+    order = sorted(range(len(nbs)), key=lambda i: section_of(nbs[i].relative_to(NBS)) != 'Course')
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context('spawn')) as ex:
-        results = list(ex.map(process_nb, nbs, [strict] * len(nbs)))
-    failed = [err for nb, err in results if nb is None]
-    if failed: sys.exit('FAIL: show_doc cells could not be executed:\n' + '\n'.join(failed))
+        done = list(ex.map(process_nb, [nbs[i] for i in order], [strict] * len(nbs), [run] * len(nbs)))
+    results = [None] * len(nbs)
+    for i, r in zip(order, done): results[i] = r
+    failed = [err for nb, err, _ in results if nb is None]
+    if failed: sys.exit('FAIL: notebooks could not be executed:\n' + '\n'.join(failed))
+    if run:
+        slow = sorted(((sec, p.relative_to(NBS).as_posix()) for p, (_, _, sec) in zip(nbs, results)), reverse=True)[:5]
+        print(f'executed {len(nbs)} notebooks; slowest: ' + ', '.join(f'{n} {sec:.0f} s' for sec, n in slow))
     prepare_out(out)
 
     pages = []
-    for path, (nb, warning) in zip(nbs, results):
+    for path, (nb, warning, _) in zip(nbs, results):
         if warning: print(f'warning: {warning}', file=sys.stderr)
         rel = path.relative_to(NBS)
         fm = frontmatter(nb)
@@ -373,9 +508,12 @@ def build(out, strict=False, jobs=None):
         p['body'] = '\n'.join(filter(None, (r.cell(c) for c in p['nbdict']['cells'])))
         ids[p['out'].as_posix()] = r.md.ids
         n_figs += r.n_fig
-    for p in pages:
+    maths = render_maths(MATHS, strict)
+    stamp = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    for k, p in enumerate(pages):
         body = offline_images(rewrite_links(p['body'], p, by_nb, doc_base, ids), p)
         index += search_entries(body, p)
+        body = _re_math_token.sub(lambda m: maths[int(m.group(1))], body)
         is_index = p['nb'] == Path('index.ipynb')
         links = [] if is_index else [
             f'<a class="badge colab" href="{html.escape(colab_url(cfg, p["nb"]))}">Open in Colab</a>',
@@ -384,7 +522,9 @@ def build(out, strict=False, jobs=None):
             title=html.escape(p['title']), description=html.escape(p['description']), project=html.escape(cfg['lib_name']),
             version=html.escape(cfg['version']), root=p['root'], nav=nav_html(pages, p), body=body,
             badges=' '.join(links), git_url=html.escape(cfg['git_url']), source=html.escape(p['nb'].as_posix()),
-            copyright=html.escape(cfg.get('copyright', '')), user_repo=html.escape(user_repo))
+            copyright=html.escape(cfg.get('copyright', '')), user_repo=html.escape(user_repo),
+            toc=toc_html(body), pager=pager_html(pages, k),
+            outputs=f'outputs from a run at build time, {stamp}' if run else 'outputs as stored in the notebook')
         dest = out / p['out']
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(page_html, encoding='utf-8')
@@ -392,6 +532,7 @@ def build(out, strict=False, jobs=None):
     from pygments.formatters import HtmlFormatter
     (out / 'assets' / 'pygments.css').write_text(HtmlFormatter(style='default').get_style_defs('.highlight'), encoding='utf-8')
     for name in ('style.css', 'search.js'): shutil.copy2(ASSETS / name, out / 'assets' / name)
+    copy_katex_assets(out)
     (out / 'assets' / 'search-index.js').write_text(
         'window.SNNEDU_SEARCH = ' + json.dumps(index, ensure_ascii=False, separators=(',', ':')) + ';\n', encoding='utf-8')
     (out / 'pages.json').write_text(json.dumps(
@@ -405,7 +546,23 @@ def main(argv=None):
     ap.add_argument('--out', default=str(ROOT / '_site'), help='output folder (default: _site/)')
     ap.add_argument('--strict', action='store_true', help="fail when nbdev cannot execute a notebook's show_doc cells")
     ap.add_argument('--jobs', type=int, default=None, help='notebooks processed in parallel (default: min(#notebooks, #cpus, 4))')
+    ap.add_argument('--stored', action='store_true', help='do not execute the notebooks: show the outputs stored in them (a quick preview)')
+    ap.add_argument('--refresh', nargs='+', metavar='NOTEBOOK', help='execute these notebooks and write the fresh outputs back into them (then run nbdev_clean); builds nothing')
+    ap.add_argument('--pin', nargs='*', metavar='NOTEBOOK', help="point the course notebooks' Colab badges and install cells at v<version> of settings.ini (all tutorials by default); builds nothing")
     a = ap.parse_args(argv)
-    build(a.out, strict=a.strict, jobs=a.jobs)
+    if a.pin is not None: return pin(a.pin)
+    if a.refresh: return refresh(a.refresh)
+    build(a.out, strict=a.strict, jobs=a.jobs, run=not a.stored)
+
+def refresh(paths):
+    "Execute each notebook as the site build does and store its fresh outputs in the notebook file."
+    os.environ['IN_TEST'] = '1'
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+    for p in map(lambda p: Path(p).resolve(), paths):
+        raw = json.loads(p.read_text(encoding='utf-8'))
+        try: seconds = execute(raw, p)
+        except ExecutionError as e: sys.exit(f'FAIL: {e}')
+        p.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
+        print(f'{p.relative_to(ROOT)}: outputs refreshed ({seconds:.0f} s)')
 
 if __name__ == '__main__': main()

@@ -10,6 +10,7 @@ import importlib
 
 from . import surrogate
 from .neurons import *
+from .layers import GradedSpikes, BatchNormTT1d, BatchNormTT2d
 
 # Submodules load on first use (`snn.spikeplot`, `from snnedu import data`), so that `import snnedu`
 # needs only torch: matplotlib, ipywidgets, torchvision, tonic and nir are imported when asked for.

@@ -4,19 +4,22 @@
 
 # %% auto #0
 __all__ = ['EXERCISES', 'Case', 'Mistake', 'Exercise', 'describe', 'compare_value', 'compare_outputs', 'CheckResult',
-           'is_placeholder', 'run_checks', 'register', 'exercise', 'check', 'hint', 'show_solution']
+           'is_placeholder', 'run_checks', 'register', 'exercise', 'check', 'hint', 'show_solution', 'expect']
 
 # %% ../nbs/15_exercises.ipynb #8198010d
 import copy
 import dis
 import difflib
 import math
+import os
 import textwrap
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 # %% ../nbs/15_exercises.ipynb #cbcb62e4
 @dataclass
@@ -251,6 +254,48 @@ def _solution_function(ex):
     fns = [v for v in namespace.values() if getattr(v, "__code__", None) is not None and v.__module__ == namespace["__name__"]]
     if not fns: raise ValueError(f"the solution of {ex.name} defines no function")
     return fns[-1]
+
+# %% ../nbs/15_exercises.ipynb #f4ad7474
+def _strict():
+    "True under nbdev_test (`IN_TEST`) or in CI (`CI`): a missed claim is then an error, not a note."
+    return any(os.environ.get(k, "").strip().lower() not in ("", "0", "false", "no") for k in ("IN_TEST", "CI"))
+
+def _fmt(fmt, v):
+    "`v` formatted with `fmt` (a format string such as '{:.1%}'), or plainly when it cannot be."
+    try: return fmt.format(float(v))
+    except (TypeError, ValueError): return str(v)
+
+# %% ../nbs/15_exercises.ipynb #b0879355
+def expect(value, at_least=None, at_most=None, above=None, below=None, what="the result", fmt="{:.3g}", claim=None):
+    """Check a result of a tutorial's default run against the tutorial's claim: print a note, raise only under CI.
+
+    `value`: a number (or 0-d tensor). Give one or more bounds: `at_least`/`at_most` (inclusive), `above`/`below`
+    (strict). `what` names the result in the message, `fmt` formats numbers ('{:.1%}' for accuracies), `claim`
+    words the bound instead of the formatted number. Returns a `CheckResult`, truthy when every bound holds
+    (under `IN_TEST` or `CI` a missed bound raises `AssertionError` instead)."""
+    bounds = {"at_least": at_least, "at_most": at_most, "above": above, "below": below}
+    if all(b is None for b in bounds.values()): raise ValueError("expect needs a bound: at_least, at_most, above or below")
+    if not isinstance(what, str) or not what: raise TypeError(f"what must name the result (a non-empty string), got {what!r}")
+    try: v = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"expect compares a number (or a one-element tensor), got {type(value).__name__}") from None
+    tests = {"at_least": (lambda b: v >= b, "below"), "at_most": (lambda b: v <= b, "above"),
+             "above": (lambda b: v > b, "not above"), "below": (lambda b: v < b, "not below")}
+    for key, bound in bounds.items():
+        if bound is None: continue
+        ok, relation = tests[key]
+        if not ok(float(bound)):
+            msg = (f"{what} is {_fmt(fmt, v)}, {relation} the {claim or _fmt(fmt, bound)} this tutorial reaches with its "
+                   "default settings. If you changed a setting (learning rate, num_steps, epochs, seed ...), that is the "
+                   "experiment talking; run the notebook with the defaults to see the claim.")
+            if _strict(): raise AssertionError(msg)
+            print(f"Note: {msg}")
+            return CheckResult(what, False, True, f"Note: {msg}", printed=True)
+    shown = [f"{'≥' if k == 'at_least' else '≤' if k == 'at_most' else '>' if k == 'above' else '<'} {claim or _fmt(fmt, b)}"
+             for k, b in bounds.items() if b is not None]
+    msg = f"✓ {what}: {_fmt(fmt, v)} ({', '.join(shown)}, as this tutorial claims)"
+    print(msg)
+    return CheckResult(what, True, True, msg, printed=True)
 
 # %% ../nbs/15_exercises.ipynb #ef91af21
 def _rand(seed, *shape, low=0.0, high=1.0):
@@ -693,3 +738,469 @@ register(Exercise(
             if mem > best: best, best_t = mem, t
         return best_t
     '''))
+
+# %% ../nbs/15_exercises.ipynb #d5e8f668
+def _surrogate():
+    "snnedu.surrogate, imported when a reference runs (this module imports with torch alone)."
+    from snnedu import surrogate
+    return surrogate
+
+def _functional():
+    "snnedu.functional (losses, accuracy), imported when a reference runs."
+    from snnedu import functional
+    return functional
+
+# %% ../nbs/15_exercises.ipynb #e013bb0b
+def _t5_fast_sigmoid_grad(x, slope):
+    x = x.clone().requires_grad_(True)
+    _surrogate().fast_sigmoid(slope=slope)(x).sum().backward()
+    return x.grad
+
+register(Exercise(
+    name="t5.fast_sigmoid_grad", prompt="The backward of the fast sigmoid surrogate: dS/dU at x = U - threshold, for a slope k.",
+    args=("x", "slope"), outputs=("grad",), reference=_t5_fast_sigmoid_grad,
+    cases=[("at the threshold (x = 0) the gradient is 1", (torch.tensor([0.0]), 25.0)),
+           ("both sides of the threshold", (torch.tensor([-0.5, -0.1, 0.1, 0.5]), 25.0)),
+           ("a gentle slope", (torch.linspace(-2, 2, 9), 2.0))],
+    hints=["1 / (1 + slope * |x|) ** 2", "Use `x.abs()`: the bump is symmetric around the threshold."],
+    mistakes=[(lambda x, k: 1 / (1 + k * x.abs()), "Square the denominator: 1 / (1 + k|x|)^2."),
+              (lambda x, k: 1 / (1 + k * x) ** 2, "Take the absolute value of x: below threshold x is negative.")],
+    solution_source='''
+    def fast_sigmoid_grad(x, slope):
+        "Derivative of the fast sigmoid surrogate at x = U - threshold."
+        return 1 / (1 + slope * x.abs()) ** 2
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #91c2b8ea
+register(Exercise(
+    name="t5.rate_ce", prompt="The rate cross-entropy of output spikes `spk_seq` (T, B, C) for class `targets` (B,): the mean over steps and samples of CE(spk_seq[t, b], targets[b]).",
+    args=("spk_seq", "targets"), outputs=("loss",), reference=lambda s, y: _functional().ce_rate_loss()(s, y),
+    cases=[("one sample, two steps", (torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]]), torch.tensor([0]))),
+           ("a batch of 4, 5 steps, 10 classes", lambda: ((_rand(1, 5, 4, 10) < 0.3).float(), torch.tensor([3, 0, 9, 3]))),
+           ("a silent output: every class equally likely", (torch.zeros(3, 2, 4), torch.tensor([1, 2])))],
+    hints=["Treat spk_seq[t] as logits: torch.F.cross_entropy(spk_seq[t], targets) for every t, then average.",
+           "`torch.stack([F.cross_entropy(s, targets) for s in spk_seq]).mean()`"],
+    mistakes=[(lambda s, y: F.cross_entropy(s.sum(0), y), "That is the cross-entropy of the spike counts: apply it at every step, then average."),
+              (lambda s, y: torch.stack([F.cross_entropy(x, y) for x in s]).sum(), "Average over the steps, do not sum.")],
+    solution_source='''
+    import torch
+    import torch.nn.functional as F
+    def rate_ce(spk_seq, targets):
+        "Cross-entropy of the spikes at each step, averaged over steps (and samples)."
+        return torch.stack([F.cross_entropy(spk, targets) for spk in spk_seq]).mean()
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #3ed5ebe1
+def _t5_bptt_grad(x_seq, beta):
+    w = torch.tensor(1.0, requires_grad=True)
+    mem = torch.tensor(0.0)
+    for x in x_seq: mem = beta * mem + w * x
+    mem.backward()
+    return w.grad
+
+register(Exercise(
+    name="t5.bptt_grad", prompt="A non-spiking leaky neuron U[t] = beta * U[t-1] + w * x[t], U[-1] = 0, runs over `x_seq` (T,). Return dU[T-1]/dw (a scalar tensor), summed through time by hand.",
+    args=("x_seq", "beta"), outputs=("grad",), reference=_t5_bptt_grad,
+    cases=[("a single step", (torch.tensor([2.0]), 0.9)),
+           ("random input over 8 steps", lambda: (_rand(2, 8), 0.8)),
+           ("one input at the first step, read three steps later", (torch.tensor([1.0, 0.0, 0.0, 0.0]), 0.5)),
+           ("no memory (beta = 0)", (torch.tensor([1.0, 2.0, 3.0]), 0.0))],
+    hints=["Unroll: U[T-1] = sum over t of beta^(T-1-t) * w * x[t]; differentiate with respect to w.",
+           "`(beta ** torch.arange(T - 1, -1, -1) * x_seq).sum()`"],
+    mistakes=[(lambda x, b: x.sum(), "Each input decays by beta at every step after it arrives: weigh x[t] by beta^(T-1-t)."),
+              (lambda x, b: (b ** torch.arange(len(x)) * x).sum(), "The newest input (t = T-1) has not decayed yet: its factor is beta^0 = 1, the oldest gets beta^(T-1).")],
+    solution_source='''
+    import torch
+    def bptt_grad(x_seq, beta):
+        "dU[T-1]/dw for U[t] = beta U[t-1] + w x[t]: each input decays by beta per later step."
+        T = len(x_seq)
+        return (beta ** torch.arange(T - 1, -1, -1) * x_seq).sum()
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #e5aea691
+def _t6_side(n, k, pool):
+    return (n - k + 1) // pool
+
+register(Exercise(
+    name="t6.conv_side", prompt="The side of the feature map after a Conv2d with kernel `k` (no padding, stride 1) and a MaxPool2d(`pool`), for an input of side `n`.",
+    args=("n", "k", "pool"), outputs=("side",), reference=_t6_side,
+    cases=[("MNIST, first block", (28, 5, 2)), ("second block", (12, 5, 2)), ("no pooling", (10, 3, 1)), ("an odd size rounds down", (9, 2, 2))],
+    hints=["A kernel of size k without padding drops k - 1 pixels; pooling divides by pool, rounding down."],
+    mistakes=[(lambda n, k, p: (n - k) // p, "A kernel of size k keeps n - k + 1 positions, not n - k."),
+              (lambda n, k, p: n // p, "The convolution shrinks the image first: n - k + 1.")],
+    solution_source='''
+    def conv_side(n, k, pool):
+        "Conv (valid) then pool: n -> (n - k + 1) // pool."
+        return (n - k + 1) // pool
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #0dbe39c3
+def _t6_seq_input(seed, T, B, C):
+    g = torch.Generator().manual_seed(seed)
+    return ((torch.rand(T, B, C, generator=g) < 0.3).float(),)
+
+register(Exercise(
+    name="t6.spike_counts", prompt="From output spikes `spk_seq` (T, B, C), return (counts, prediction): the spike count of every neuron (B, C) and the predicted class (B,), the neuron that fired most.",
+    args=("spk_seq",), outputs=("counts", "prediction"), reference=lambda s: (s.sum(0), s.sum(0).argmax(-1)),
+    cases=[("one sample", (torch.tensor([[[0.0, 1.0]], [[1.0, 1.0]], [[0.0, 1.0]]]),)),
+           ("a batch of 3, 10 classes", lambda: _t6_seq_input(3, 8, 3, 10)),
+           ("a single step", lambda: _t6_seq_input(4, 1, 2, 4))],
+    hints=["Sum over time (dimension 0), then argmax over classes (the last dimension)."],
+    mistakes=[(lambda s: (s.sum(-1), s.sum(-1).argmax(-1)), "Count over time (dimension 0), not over the neurons."),
+              (lambda s: (s.sum(0), s.sum(0).argmax(0)), "The prediction is the argmax over classes, the last dimension.")],
+    solution_source='''
+    def spike_counts(spk_seq):
+        "Spikes per output neuron over time, and the most active neuron."
+        counts = spk_seq.sum(0)
+        return counts, counts.argmax(-1)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #3f7c1405
+def _t6_fold(x_seq):
+    return x_seq.flatten(0, 1)
+
+register(Exercise(
+    name="t6.fold_time", prompt="Fold time into the batch: turn `x_seq` (T, B, ...) into (T*B, ...), frames of step 0 first, so that a Conv2d can process every step in one call.",
+    args=("x_seq",), outputs=("frames",), reference=_t6_fold,
+    cases=[("T = 2, B = 3, vectors", lambda: (torch.arange(2 * 3 * 4.0).reshape(2, 3, 4),)),
+           ("images (T, B, 1, 2, 2)", lambda: (torch.arange(3 * 2 * 4.0).reshape(3, 2, 1, 2, 2),)),
+           ("one step", lambda: (torch.ones(1, 5, 2),))],
+    hints=["`x_seq.reshape(-1, *x_seq.shape[2:])` or `x_seq.flatten(0, 1)`."],
+    mistakes=[(lambda x: x.transpose(0, 1).flatten(0, 1), "Keep time first: the T*B frames go step by step (all samples of step 0, then step 1 ...)."),
+              (lambda x: x.flatten(1, 2) if x.dim() > 2 else x, "Fold the first two dimensions (time and batch), not batch and features.")],
+    solution_source='''
+    def fold_time(x_seq):
+        "(T, B, ...) -> (T*B, ...), time-major."
+        return x_seq.flatten(0, 1)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #22ace669
+_T7_EV = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+
+def _t7_events(seed, n, W, H):
+    rng = np.random.default_rng(seed)
+    ev = np.empty(n, _T7_EV)
+    ev["x"], ev["y"] = rng.integers(0, W, n), rng.integers(0, H, n)
+    ev["t"], ev["p"] = np.sort(rng.integers(0, 10_000, n)), rng.integers(0, 2, n)
+    return ev
+
+def _t7_frame(events, sensor_size):
+    W, H, P = sensor_size
+    frame = torch.zeros(P, H, W)
+    for e in events: frame[e["p"], e["y"], e["x"]] += 1
+    return frame
+
+register(Exercise(
+    name="t7.polarity_counts", prompt="From tonic events (a structured array with fields x, y, t, p), return (n_on, n_off): the number of ON (p = 1) and OFF (p = 0) events, as ints.",
+    args=("events",), outputs=("n_on", "n_off"), reference=lambda ev: (int((ev["p"] == 1).sum()), int((ev["p"] == 0).sum())),
+    cases=[("three events", (np.array([(0, 0, 1, 1), (1, 0, 2, 0), (2, 1, 3, 1)], _T7_EV),)), ("200 random events", lambda: (_t7_events(1, 200, 5, 4),)),
+           ("no events", (np.empty(0, _T7_EV),))],
+    hints=["`events['p']` is the polarity column: compare it with 1 and 0 and sum."],
+    mistakes=[(lambda ev: (int((ev["p"] == 0).sum()), int((ev["p"] == 1).sum())), "ON is p = 1, OFF is p = 0: return the ON count first.")],
+    solution_source='''
+    def polarity_counts(events):
+        "Number of ON and OFF events."
+        return int((events["p"] == 1).sum()), int((events["p"] == 0).sum())
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #077435b0
+register(Exercise(
+    name="t7.events_to_frame", prompt="Bin all events into one frame: a float tensor (2, H, W) counting the events of each polarity at each pixel, for sensor_size (W, H, 2).",
+    args=("events", "sensor_size"), outputs=("frame",), reference=_t7_frame,
+    cases=[("two events at one pixel", (np.array([(1, 0, 5, 1), (1, 0, 9, 1)], _T7_EV), (3, 2, 2))),
+           ("a wide sensor: x is the column", lambda: (_t7_events(2, 50, 6, 3), (6, 3, 2))),
+           ("no events: an empty frame", (np.empty(0, _T7_EV), (4, 4, 2)))],
+    hints=["Start from torch.zeros(2, H, W) (W, H = sensor_size[:2]) and add 1 at [p, y, x] for every event.",
+           "x is the column (last dimension), y the row."],
+    mistakes=[(lambda ev, s: _t7_frame(ev, s).transpose(1, 2), "The frame is (2, H, W): index it [p, y, x], rows first."),
+              (lambda ev, s: _t7_frame(ev, s).clamp(max=1), "Count the events: a pixel that fires twice gets 2.")],
+    solution_source='''
+    import torch
+    def events_to_frame(events, sensor_size):
+        "Event counts per polarity and pixel: (2, H, W)."
+        W, H, P = sensor_size
+        frame = torch.zeros(P, H, W)
+        for e in events:
+            frame[e["p"], e["y"], e["x"]] += 1
+        return frame
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #24ae35b5
+register(Exercise(
+    name="t7.time_first", prompt="A batch of frames comes out of a DataLoader batch-first (B, T, C, H, W); return it time-first (T, B, C, H, W) for snn.sequence.",
+    args=("x",), outputs=("x_seq",), reference=lambda x: x.transpose(0, 1),
+    cases=[("B = 2, T = 3", lambda: (torch.arange(2 * 3 * 2 * 1 * 1.0).reshape(2, 3, 2, 1, 1),)),
+           ("B = 4, T = 5, small frames", lambda: (torch.rand(4, 5, 2, 3, 3, generator=torch.Generator().manual_seed(3)),)),
+           ("B = 3, T = 2: more samples than steps", lambda: (_rand(5, 3, 2, 2, 4, 4),))],
+    hints=["Swap the first two dimensions: x.transpose(0, 1) (or x.permute(1, 0, 2, 3, 4))."],
+    mistakes=[(lambda x: x.reshape(x.shape[1], x.shape[0], *x.shape[2:]), "reshape keeps the memory order and mixes samples and steps: swap the dimensions with transpose.")],
+    solution_source='''
+    def time_first(x):
+        "(B, T, ...) -> (T, B, ...)."
+        return x.transpose(0, 1)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #4e9e8cc4
+def _t8_bits(seed, *shape, p=0.4):
+    "Seeded 0/1 spikes, 1 with probability `p` (0.4 here)."
+    return _bits(seed, *shape, p=p)
+
+register(Exercise(
+    name="t8.population_counts", prompt="Sum output spikes `spk_seq` (T, B, C*P) over time and over each class's population (contiguous groups of P neurons): return (B, num_classes).",
+    args=("spk_seq", "num_classes"), outputs=("counts",), reference=lambda s, C: s.sum(0).reshape(s.shape[1], C, -1).sum(-1),
+    cases=[("one step, 2 classes of 3", (torch.tensor([[[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]]]), 2)),
+           ("5 steps, batch 2, 10 classes of 4", lambda: (_t8_bits(1, 5, 2, 40), 10)),
+           ("one neuron per class", lambda: (_t8_bits(2, 3, 4, 5), 5))],
+    hints=["Sum over time first: (B, C*P). Then reshape to (B, num_classes, P) and sum the last dimension."],
+    mistakes=[(lambda s, C: s.sum(0).reshape(s.shape[1], -1, C).sum(-1), "Populations are contiguous: neurons c*P ... c*P + P - 1 belong to class c, so reshape to (B, num_classes, P)."),
+              (lambda s, C: s[-1].reshape(s.shape[1], C, -1).sum(-1), "Count the spikes of every step, not only the last one.")],
+    solution_source='''
+    def population_counts(spk_seq, num_classes):
+        "Spikes per class population, summed over time."
+        counts = spk_seq.sum(0)                                   # (B, C*P)
+        return counts.reshape(counts.shape[0], num_classes, -1).sum(-1)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #6623cfab
+register(Exercise(
+    name="t8.population_accuracy", prompt="The accuracy (a float in [0, 1]) of population-coded output spikes `spk_seq` (T, B, C*P) for class indices `targets` (B,): the predicted class has the largest population count (ties: lowest index).",
+    args=("spk_seq", "targets", "num_classes"), outputs=("accuracy",),
+    reference=lambda s, y, C: _functional().accuracy_rate(s, y, population_code=True, num_classes=C),
+    cases=[("two samples", (torch.tensor([[[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 1.0]]]), torch.tensor([0, 0]), 2)),
+           ("a batch of 8, 10 classes of 5", lambda: (_t8_bits(3, 4, 8, 50), torch.arange(8), 10)),
+           ("a batch of 6, 3 classes of 4", lambda: (_t8_bits(4, 2, 6, 12, p=0.5), torch.tensor([0, 1, 2, 0, 1, 2]), 3))],
+    hints=["Count per population (exercise 1), argmax over classes, compare with targets, average."],
+    mistakes=[(lambda s, y, C: (s.sum(0).argmax(-1) == y).float().mean().item(), "Sum each population before the argmax: the argmax over single neurons gives a neuron index, not a class."),
+              (lambda s, y, C: (s.sum(0).reshape(s.shape[1], -1, C).sum(-1).argmax(-1) == y).float().mean().item(), "Populations are contiguous groups of P neurons: reshape to (B, num_classes, P).")],
+    solution_source='''
+    def population_accuracy(spk_seq, targets, num_classes):
+        "Fraction of samples whose largest population is the target class."
+        counts = spk_seq.sum(0).reshape(spk_seq.shape[1], num_classes, -1).sum(-1)
+        return (counts.argmax(-1) == targets).float().mean().item()
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #6ad50c37
+register(Exercise(
+    name="t8.distinct_counts", prompt="How many different spike counts can a class express with `pop` neurons per class over `num_steps` steps (each neuron fires at most once per step)?",
+    args=("pop", "num_steps"), outputs=("n",), reference=lambda P, T: P * T + 1,
+    cases=[("one neuron, one step", (1, 1)), ("ten neurons, one step", (10, 1)), ("one neuron, 25 steps", (1, 25)), ("ten neurons, 5 steps", (10, 5))],
+    hints=["The count runs from 0 to P*T."],
+    mistakes=[(lambda P, T: P * T, "Do not forget the count 0 (silence)."), (lambda P, T: (T + 1) ** P, "The class reads only the total count, not which neuron fired: 0 ... P*T.")],
+    solution_source='''
+    def distinct_counts(pop, num_steps):
+        "Counts 0 .. pop * num_steps."
+        return pop * num_steps + 1
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #ce0599c4
+def _t9_integrate(cur_seq, beta):
+    mem, rec = torch.zeros_like(cur_seq[0]), []
+    for cur in cur_seq:
+        mem = beta * mem + cur
+        rec.append(mem)
+    return torch.stack(rec)
+
+register(Exercise(
+    name="t9.integrator", prompt="The membrane (T, ...) of a leaky integrator (no reset, no threshold, mem starting at 0) driven by `cur_seq` (T, ...) with decay `beta`.",
+    args=("cur_seq", "beta"), outputs=("mem_seq",), reference=_t9_integrate,
+    cases=[("a constant input", (torch.ones(5), 0.5)), ("one pulse, then decay", (torch.tensor([1.0, 0.0, 0.0, 0.0]), 0.9)),
+           ("three neurons, random input", lambda: (_rand(1, 10, 3), 0.8))],
+    hints=["mem = beta * mem + cur at every step; record mem after each update."],
+    mistakes=[(lambda c, b: c.cumsum(0), "The membrane leaks: multiply it by beta before adding the input."),
+              (lambda c, b: torch.cat([torch.zeros_like(c[:1]), _t9_integrate(c, b)[:-1]]), "Record the membrane after the update, so mem_seq[0] already holds cur_seq[0].")],
+    solution_source='''
+    import torch
+    def integrator(cur_seq, beta):
+        "Leaky integration without reset."
+        mem, rec = torch.zeros_like(cur_seq[0]), []
+        for cur in cur_seq:
+            mem = beta * mem + cur
+            rec.append(mem)
+        return torch.stack(rec)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #066b0079
+register(Exercise(
+    name="t9.trajectory_mse", prompt="The trajectory loss: mean over steps (and everything else) of the squared difference between the output membrane `mem_seq` and the target `y_seq` (same shape).",
+    args=("mem_seq", "y_seq"), outputs=("loss",), reference=lambda m, y: F.mse_loss(m, y),
+    cases=[("a perfect fit", (torch.ones(4, 1, 1), torch.ones(4, 1, 1))), ("off by one at one step", (torch.tensor([0.0, 1.0, 2.0]), torch.tensor([0.0, 1.0, 1.0]))),
+           ("random (T, B, 1)", lambda: (_rand(2, 20, 2, 1), _rand(3, 20, 2, 1)))],
+    hints=["((mem_seq - y_seq) ** 2).mean()"],
+    mistakes=[(lambda m, y: ((m - y) ** 2).sum(), "Average over the steps, do not sum."),
+              (lambda m, y: (m - y).abs().mean(), "Square the differences (mean squared error), not their absolute value.")],
+    solution_source='''
+    def trajectory_mse(mem_seq, y_seq):
+        "Mean squared error over the whole trajectory."
+        return ((mem_seq - y_seq) ** 2).mean()
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #37ca9419
+register(Exercise(
+    name="t9.membrane_targets", prompt="The targets of mse_membrane_loss: from class indices `targets` (B,), `num_classes`, `on_target` and `off_target`, return a (B, num_classes) float tensor: on_target at the true class, off_target elsewhere.",
+    args=("targets", "num_classes", "on_target", "off_target"), outputs=("wanted",),
+    reference=lambda y, C, on, off: F.one_hot(y, C).float() * (on - off) + off,
+    cases=[("one sample", (torch.tensor([1]), 3, 1.0, 0.0)), ("a batch, on 1 / off 0", (torch.tensor([0, 2, 1]), 3, 1.0, 0.0)),
+           ("other levels: on 0.8, off 0.2", (torch.tensor([3, 0]), 4, 0.8, 0.2))],
+    hints=["Start from F.one_hot(targets, num_classes).float(), then scale and shift it.", "one_hot * (on_target - off_target) + off_target"],
+    mistakes=[(lambda y, C, on, off: F.one_hot(y, C).float() * on, "The other classes get off_target, not 0."),
+              (lambda y, C, on, off: F.one_hot(y, C).float() * on + off, "The true class must get exactly on_target: scale by (on_target - off_target).")],
+    solution_source='''
+    import torch.nn.functional as F
+    def membrane_targets(targets, num_classes, on_target, off_target):
+        "on_target at the true class, off_target elsewhere."
+        return F.one_hot(targets, num_classes).float() * (on_target - off_target) + off_target
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #f6115876
+def _t10_rleaky(cur, spk, mem, beta, v):
+    from snnedu.neurons.recurrent import RLeaky
+    lif = RLeaky(beta=beta, V=v, all_to_all=False, spike_grad=_surrogate().fast_sigmoid())
+    with torch.no_grad():
+        return lif(cur, spk, mem)
+
+register(Exercise(
+    name="t10.rleaky_step", prompt="One step of a one-to-one recurrent leaky neuron (threshold 1, reset by subtraction from the previous membrane): return (spk, mem) from `cur`, the previous `spk` and `mem`, `beta` and the recurrent weight `v`.",
+    args=("cur", "spk", "mem", "beta", "v"), outputs=("spk", "mem"), reference=_t10_rleaky,
+    cases=[("no previous spike", (torch.tensor([0.5]), torch.tensor([0.0]), torch.tensor([0.4]), 0.9, 0.5)),
+           ("the previous spike comes back, times v", (torch.tensor([0.2]), torch.tensor([1.0]), torch.tensor([0.5]), 0.9, 0.5)),
+           ("a previous membrane above threshold resets", (torch.tensor([0.3]), torch.tensor([1.0]), torch.tensor([1.2]), 0.8, -0.2)),
+           ("a batch (2, 3)", lambda: (_rand(1, 2, 3), (_rand(2, 2, 3) > 0.5).float(), _rand(3, 2, 3, high=1.5), 0.85, 0.3))],
+    hints=["reset = (mem > 1); mem = beta * mem + cur + v * spk - reset; spk = (mem > 1)",
+           "The recurrent input uses the spike of the previous step (the `spk` argument)."],
+    mistakes=[(lambda c, s, m, b, v: ((b * m + c - (m > 1).float() > 1).float(), b * m + c - (m > 1).float()), "Add the recurrent input v * spk (the previous spike)."),
+              (lambda c, s, m, b, v: ((b * m + c + v * s > 1).float(), b * m + c + v * s), "Subtract the threshold where the previous membrane was above it (reset).")],
+    solution_source='''
+    def rleaky_step(cur, spk, mem, beta, v):
+        "One-to-one recurrent LIF step, threshold 1, reset by subtraction."
+        reset = (mem > 1).float()                  # from the previous membrane
+        mem = beta * mem + cur + v * spk - reset   # leak, input, recurrence, reset
+        spk = (mem > 1).float()
+        return spk, mem
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #4f860012
+register(Exercise(
+    name="t10.membrane_predict", prompt="Predict classes from output membranes `mem_seq` (T, B, C): the class with the highest membrane averaged over time, shape (B,).",
+    args=("mem_seq",), outputs=("prediction",), reference=lambda m: m.mean(0).argmax(-1),
+    cases=[("one sample", (torch.tensor([[[0.1, 0.9]], [[0.2, 0.8]]]),)), ("a batch of 3, 5 classes", lambda: (_rand(4, 6, 3, 5),)),
+           ("the last step alone would mislead", (torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 0.5]]]),))],
+    hints=["Average over time (dimension 0), then argmax over the classes (the last dimension)."],
+    mistakes=[(lambda m: m[-1].argmax(-1), "Use the membrane over all steps (its mean), not only the last step."),
+              (lambda m: m.mean(0).argmax(0), "After averaging over time the tensor is (B, C): take the argmax over classes.")],
+    solution_source='''
+    def membrane_predict(mem_seq):
+        "Highest mean membrane."
+        return mem_seq.mean(0).argmax(-1)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #923beb8b
+register(Exercise(
+    name="t10.recurrent_params", prompt="How many parameters does the recurrence V of an RLeaky layer of `n` neurons have: all-to-all (an nn.Linear(n, n) with bias) if `all_to_all` else one-to-one (one number)?",
+    args=("n", "all_to_all"), outputs=("count",), reference=lambda n, a: n * n + n if a else 1,
+    cases=[("one-to-one, 10 neurons", (10, False)), ("all-to-all, 10 neurons", (10, True)), ("all-to-all, 128 neurons", (128, True))],
+    hints=["An nn.Linear(n, n) has an n x n weight and n biases."],
+    mistakes=[(lambda n, a: n * n if a else 1, "nn.Linear has a bias too: n more parameters."),
+              (lambda n, a: n * n + n if a else n, "One-to-one recurrence in RLeaky is a single learnable number for the layer.")],
+    solution_source='''
+    def recurrent_params(n, all_to_all):
+        "Weights + biases of Linear(n, n), or one scalar."
+        return n * n + n if all_to_all else 1
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #942a2a79
+register(Exercise(
+    name="t11.tau_from_beta", prompt="The NIR time constant tau (seconds) of a Leaky neuron with decay `beta` (tensor, entries in [0, 1)) simulated with steps of `dt` seconds (forward Euler).",
+    args=("beta", "dt"), outputs=("tau",), reference=lambda beta, dt: dt / (1 - beta),
+    cases=[("beta = 0.9, dt = 1e-4", (torch.tensor([0.9]), 1e-4)), ("several neurons", (torch.tensor([0.0, 0.5, 0.95]), 1e-3)),
+           ("dt of one second", (torch.tensor([0.8]), 1.0))],
+    hints=["Solve beta = 1 - dt / tau for tau."],
+    mistakes=[(lambda b, dt: dt / b, "beta = 1 - dt/tau, so 1 - beta = dt/tau: divide dt by (1 - beta), not by beta."),
+              (lambda b, dt: -dt / torch.log(b), "That is the exact exponential decay beta = exp(-dt/tau); NIR export uses the Euler form beta = 1 - dt/tau.")],
+    solution_source='''
+    def tau_from_beta(beta, dt):
+        "Euler: beta = 1 - dt/tau."
+        return dt / (1 - beta)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #a8b5503c
+register(Exercise(
+    name="t11.beta_from_tau", prompt="The reverse: the per-step decay beta of a NIR LIF neuron with time constant `tau` (tensor, seconds), run with Euler steps of `dt` seconds.",
+    args=("tau", "dt"), outputs=("beta",), reference=lambda tau, dt: 1 - dt / tau,
+    cases=[("tau = 1 ms, dt = 0.1 ms", (torch.tensor([1e-3]), 1e-4)), ("several neurons", (torch.tensor([2e-3, 5e-3, 2e-2]), 1e-3)),
+           ("tau = dt: no memory", (torch.tensor([1.0]), 1.0))],
+    hints=["beta = 1 - dt / tau."],
+    mistakes=[(lambda tau, dt: torch.exp(-dt / tau), "That is the exact decay exp(-dt/tau); the NIR Euler convention is beta = 1 - dt/tau."),
+              (lambda tau, dt: dt / tau, "dt/tau is the fraction lost per step; beta is what remains: 1 - dt/tau.")],
+    solution_source='''
+    def beta_from_tau(tau, dt):
+        "Euler: one step keeps 1 - dt/tau of the membrane."
+        return 1 - dt / tau
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #0661634f
+def _t11_nir_lif_step(v, cur, tau, r, dt):
+    return v + dt / tau * (-v + r * cur)
+
+register(Exercise(
+    name="t11.nir_lif_step", prompt="One forward-Euler step of NIR's LIF membrane tau dv/dt = (v_leak - v) + r I with v_leak = 0 (no threshold): return the new v from v, the input `cur`, `tau`, `r`, `dt`.",
+    args=("v", "cur", "tau", "r", "dt"), outputs=("v",), reference=_t11_nir_lif_step,
+    cases=[("from rest", (torch.tensor([0.0]), torch.tensor([0.5]), 1e-3, 10.0, 1e-4)),
+           ("decay without input", (torch.tensor([1.0, -0.5]), torch.zeros(2), 1e-3, 10.0, 1e-4)),
+           ("the Leaky equivalent: r = tau / dt", (torch.tensor([0.3]), torch.tensor([0.2]), 5e-3, 50.0, 1e-4))],
+    hints=["v_new = v + dt/tau * (-v + r * cur)", "With r = tau/dt this is beta v + cur with beta = 1 - dt/tau."],
+    mistakes=[(lambda v, c, tau, r, dt: v + dt / tau * (-v + c), "The input is scaled by r: r * cur."),
+              (lambda v, c, tau, r, dt: v + dt * (-v + r * c), "Divide the derivative by tau: dv/dt = ((v_leak - v) + r I) / tau.")],
+    solution_source='''
+    def nir_lif_step(v, cur, tau, r, dt):
+        "Euler step of tau dv/dt = -v + r I."
+        return v + dt / tau * (-v + r * cur)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #7ce82dea
+register(Exercise(
+    name="t12.trace_step", prompt="One step of an STDP trace: decay `trace` by 1/tau (forward Euler), then add the spikes `spk` of this step.",
+    args=("trace", "spk", "tau"), outputs=("trace",), reference=lambda x, s, tau: x - x / tau + s,
+    cases=[("one neuron", (torch.tensor([1.0]), torch.tensor([0.0]), 2.0)),
+           ("a spike on a decaying trace", (torch.tensor([0.5, 0.0]), torch.tensor([1.0, 1.0]), 4.0)),
+           ("a batch", lambda: (_rand(0, 3, 5), torch.ones(3, 5), 5.0))],
+    hints=["The trace loses trace/tau every step and gains 1 per spike."],
+    mistakes=[(lambda x, s, tau: x / tau + s, "The trace keeps (1 - 1/tau) of itself: x - x/tau, not x/tau."),
+              (lambda x, s, tau: (x + s) * (1 - 1 / tau), "Add the new spikes after the decay: a spike counts fully at its own step.")],
+    solution_source='''
+    def trace_step(trace, spk, tau):
+        "x <- x - x/tau + s"
+        return trace - trace / tau + spk
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #fa939456
+register(Exercise(
+    name="t12.stdp_window", prompt="The total STDP change (W = 1, tau_pre = tau_post = tau) for one input spike and one output spike `dt` steps later (dt < 0: the output fired first).",
+    args=("dt", "tau"), outputs=("delta_w",), reference=lambda dt, tau: math.copysign((1 - 1 / tau) ** abs(dt), dt) if dt else 0.0,
+    cases=[("output one step after the input", (1, 5.0)), ("output first", (-3, 5.0)), ("the same step", (0, 5.0)), ("long delay", (12, 4.0))],
+    hints=["The output spike reads the input trace, decayed for dt steps: (1 - 1/tau)**dt. The opposite order gives the negative.",
+           "At dt = 0 both terms see a trace of 1 and cancel."],
+    mistakes=[(lambda dt, tau: math.exp(-abs(dt) / tau) * (1 if dt >= 0 else -1), "The traces decay by (1 - 1/tau) per step (forward Euler), not exp(-1/tau); and dt = 0 gives 0."),
+              (lambda dt, tau: (1 - 1 / tau) ** abs(dt), "Anti-causal pairs (dt < 0) weaken the synapse: the sign follows dt.")],
+    solution_source='''
+    def stdp_window(dt, tau):
+        "sign(dt) (1 - 1/tau)^|dt|, 0 at dt = 0"
+        if dt == 0: return 0.0
+        return (1 if dt > 0 else -1) * (1 - 1 / tau) ** abs(dt)
+    '''));
+
+# %% ../nbs/15_exercises.ipynb #2a6fd5b5
+register(Exercise(
+    name="t12.apply_stdp", prompt="Apply one STDP update as the tutorial's loop does: `grad` is what `learner.step()` wrote into the weight's .grad (that is -delta_w); return the weight after a plain SGD step with learning rate `lr`, clipped to [0, 1].",
+    args=("weight", "grad", "lr"), outputs=("weight",), reference=lambda w, g, lr: (w - lr * g).clamp(0.0, 1.0),
+    cases=[("one weight, potentiation", (torch.tensor([0.5]), torch.tensor([-2.0]), 0.1)),
+           ("depression below zero is clipped", (torch.tensor([0.05, 0.6]), torch.tensor([1.0, 1.0]), 0.1)),
+           ("a layer", lambda: (_rand(1, 4, 20), _rand(2, 4, 20, low=-3.0, high=3.0), 0.05))],
+    hints=["SGD subtracts lr * grad, and grad = -delta_w: the weight grows by lr * delta_w.",
+           "Then keep every weight inside [0, 1] (torch.clamp)."],
+    mistakes=[(lambda w, g, lr: (w + lr * g).clamp(0.0, 1.0), "STDPLearner writes -delta_w into .grad, so that SGD's w - lr * grad adds lr * delta_w: subtract the gradient."),
+              (lambda w, g, lr: w - lr * g, "The additive rule keeps the weights in [0, 1]: clip after the step.")],
+    solution_source='''
+    def apply_stdp(weight, grad, lr):
+        "SGD step, then the bounds of the additive rule."
+        return (weight - lr * grad).clamp(0.0, 1.0)
+    '''));

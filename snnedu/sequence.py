@@ -345,14 +345,16 @@ def _layers(net):
         else: yield layer
 
 def sequence(net, x_seq):
-    """Run `net` (an `nn.Sequential` SNN, or a single neuron) over `x_seq` (T, B, ...). Returns the output spikes (T, B, ...),
+    """Run `net` (an `nn.Sequential` SNN, or a single neuron) over `x_seq` (T, B, ...); a layer with `whole_sequence = True` gets all of it at once. Returns the output spikes (T, B, ...),
     or, when the last layer is a neuron returning its states (`output=True` or explicit state), `(spk_seq, *state_seqs)`."""
     _check_sequence_input(x_seq)
+    if getattr(net, "whole_sequence", False): return net(x_seq)    # StateLeaky, AssociativeLeaky: the whole sequence at once
     if isinstance(net, SpikingNeuron): return net._output(*neuron_sequence(net, x_seq))
     if not isinstance(net, nn.Sequential): return _step_through(net, x_seq)
     h, out = x_seq, x_seq
     for layer in _layers(net):
-        if isinstance(layer, SpikingNeuron): out = layer._output(*neuron_sequence(layer, h))
+        if getattr(layer, "whole_sequence", False): out = layer(h)
+        elif isinstance(layer, SpikingNeuron): out = layer._output(*neuron_sequence(layer, h))
         elif _time_foldable(layer): out = _fold_time(layer, h)
         else: out = _step_through(layer, h)
         h = out[0] if isinstance(out, tuple) else out

@@ -1,4 +1,7 @@
-"""Every name and signature of the specification (shared/spec/api-surface.md) exists in snnedu.
+"""Every name and signature of the specification (tests/fixtures/spec/api-surface.md) exists in snnedu.
+
+The specification lists snnTorch 1.0.0's public names and signatures; a copy lives in the repository so that a
+fresh clone tests itself. A missing or emptied copy fails the run (it never skips to zero cases).
 
 A snnTorch user's code must run after `import snnedu as snn`: same names, same parameter names in the
 same order, same defaults. snnedu may add trailing parameters with defaults (never remove or reorder).
@@ -6,6 +9,7 @@ same order, same defaults. snnedu may add trailing parameters with defaults (nev
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,13 +21,6 @@ SECTION_MODULES = {'snnedu (top level: neurons)': 'snnedu', 'snnedu.surrogate': 
 # Names of the surface that snnedu does not provide yet, each with the reason. A name that starts to
 # exist makes its xfail pass strictly, which fails the run: then remove it from this list.
 NOT_YET = {
-    'snnedu.StateLeaky': 'state-space neurons are not in the course yet',
-    'snnedu.LinearLeaky': 'state-space neurons are not in the course yet',
-    'snnedu.DeltaLeaky': 'delta neurons are not in the course yet',
-    'snnedu.AssociativeLeaky': 'wheel-only SSM block, not a LIF neuron',
-    'snnedu.GradedSpikes': 'layer not in the course yet',
-    'snnedu.BatchNormTT1d': 'layer not in the course yet',
-    'snnedu.BatchNormTT2d': 'layer not in the course yet',
 }
 # Deliberate differences from the reference's signature, each with the reason.
 DIFFERENT_DEFAULTS = {
@@ -54,18 +51,22 @@ def param_names_and_defaults(params):
         out.append((name.strip(), default.strip() or None))
     return out
 
+SPEC_DIR = Path(__file__).resolve().parent / 'fixtures' / 'spec'
+MIN_ENTRIES = 100       # the surface has ~280 names and methods; far fewer means the copy is broken
+
 def pytest_generate_tests(metafunc):
     if 'entry' in metafunc.fixturenames:
-        from conftest import ROOT
-        spec_dir = ROOT.parent / 'shared' / 'spec'
-        entries = spec_entries(spec_dir) if spec_dir.exists() else []
+        entries = spec_entries(SPEC_DIR) if (SPEC_DIR / 'api-surface.md').is_file() else []
+        if not entries:     # a parametrisation over nothing would skip silently: fail the collection instead
+            raise pytest.UsageError(f'{SPEC_DIR / "api-surface.md"} is missing or lists no signatures; '
+                                    'restore it from git (tests/fixtures/ is part of the repository)')
         ids = [f"{m}.{o + '.' if o else ''}{n}" for m, o, n, _ in entries]
         marks = [pytest.mark.xfail(reason=NOT_YET[f'{m}.{o or n}'], strict=True) if f'{m}.{o or n}' in NOT_YET else () for m, o, n, _ in entries]
         metafunc.parametrize('entry', [pytest.param(e, marks=mk, id=i) for e, mk, i in zip(entries, marks, ids)])
 
 def test_spec_was_found():
-    from conftest import ROOT
-    assert len(spec_entries(ROOT.parent / 'shared' / 'spec')) > 100, 'shared/spec/api-surface.md not found beside the checkout'
+    assert (SPEC_DIR / 'api-surface.md').is_file(), f'{SPEC_DIR / "api-surface.md"} is missing'
+    assert len(spec_entries(SPEC_DIR)) > MIN_ENTRIES, f'{SPEC_DIR / "api-surface.md"} lists too few signatures'
 
 def test_signature(entry):
     module_name, owner, name, params = entry

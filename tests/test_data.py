@@ -128,11 +128,11 @@ def test_fashion_unreachable_raises(root, unreachable):
 
 def test_missing_extra_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'sklearn.datasets', None)
-    with pytest.raises(ImportError, match=r'needs `sklearn`.*pip install snnedu\[data\]'): data.digits()
+    with pytest.raises(ImportError, match=r'needs `sklearn`.*`pip install "snnedu\[data\]"`'): data.digits()
 
 def test_missing_torchvision_is_not_reported_as_offline(monkeypatch, capsys, root):
     monkeypatch.setitem(sys.modules, 'torchvision.datasets', None)
-    with pytest.raises(ImportError, match=r'needs `torchvision`.*pip install snnedu\[data\]'): data.mnist(root)
+    with pytest.raises(ImportError, match=r'needs `torchvision`.*`pip install "snnedu\[data\]"`'): data.mnist(root)
     assert capsys.readouterr().out == ''
 
 # --- UCI digits ---------------------------------------------------------------------------------------------------------
@@ -221,3 +221,102 @@ def test_utils_work_on_every_dataset(make, root):
 
 def test_nmnist_needs_download_flag(root):
     with pytest.raises(FileNotFoundError, match=r'call nmnist\(download=True\)'): data.nmnist(root)
+
+
+def test_missing_tonic_names_the_events_extra(monkeypatch, root):
+    "tonic (and librosa, numba, h5py with it) is the events extra, not part of the quick start's data extra."
+    monkeypatch.setitem(sys.modules, 'tonic.datasets', None)
+    with pytest.raises(ImportError, match=r'needs `tonic`.*`pip install "snnedu\[events\]"`'): data.nmnist(root)
+
+# --- the cache heals: damaged files are named and rebuilt (issue 19) ---------------------------------------------------
+def _damage(path, how):
+    "Damage `path` alone (a new file in its place: the subset's two copies are hard links of one file)."
+    raw = path.read_bytes()
+    path.unlink()
+    if how == 'truncated': path.write_bytes(raw[:len(raw) // 2])
+    elif how == 'empty': path.write_bytes(b'')
+    elif how == 'changed': path.write_bytes(raw[:-1] + bytes([raw[-1] ^ 0xFF]))   # same size, other content
+
+@pytest.mark.parametrize('name', ['MNIST/raw/train-images-idx3-ubyte', 'MNIST/raw/t10k-labels-idx1-ubyte',
+                                  'smnist/t10k-images-idx3-ubyte', 'manifest.json'])
+@pytest.mark.parametrize('how, words', [('truncated', 'truncated'), ('empty', 'empty (0 bytes)'),
+                                        ('changed', 'SHA-256'), ('deleted', 'missing')])
+def test_subset_cache_names_a_damaged_file_and_rebuilds(root, subset, capsys, name, how, words):
+    folder = data.prepare_mnist_subset(root)
+    capsys.readouterr()
+    target = folder / name
+    if name == 'manifest.json' and how == 'changed': target.write_text('{"not": "the manifest"}')
+    else: _damage(target, how)
+    ds = data.mnist_subset(root, train=True)
+    out = capsys.readouterr().out
+    assert out.count('\n') == 1 and str(target) in out and 'written again' in out, out
+    if name != 'manifest.json': assert words in out, out                      # (a damaged manifest: 'unreadable', 'missing', ...)
+    assert data._subset_problem(folder) is None
+    x, y = subset[0]
+    np.testing.assert_array_equal(ds.data.numpy(), x)
+    test = data.mnist_subset(root, train=False)
+    np.testing.assert_array_equal(test.targets.numpy(), subset[1][1])
+    assert capsys.readouterr().out == ''                                       # healed: quiet from now on
+
+def test_subset_cache_first_build_and_reuse_are_quiet(root, capsys):
+    data.prepare_mnist_subset(root); data.prepare_mnist_subset(root)
+    assert capsys.readouterr().out == ''
+
+def test_idx_problem_words(tmp_path):
+    data.write_idx(tmp_path / 'ok', np.zeros((4, 3, 3), np.uint8))
+    assert data._idx_problem(tmp_path / 'ok') is None
+    (tmp_path / 'long').write_bytes((tmp_path / 'ok').read_bytes() + b'x')
+    assert data._idx_problem(tmp_path / 'long').startswith('too long (53 bytes')
+    (tmp_path / 'head').write_bytes(b'\x00\x00\x08\x03\x00')
+    assert data._idx_problem(tmp_path / 'head') == 'truncated (5 bytes, shorter than its own header)'
+    (tmp_path / 'float').write_bytes(b'\x00\x00\x0d\x01' + bytes(8))
+    assert data._idx_problem(tmp_path / 'float').startswith('not an MNIST IDX file')
+
+@pytest.fixture
+def full_cache(root):
+    "A 'full MNIST' cache in place (copies of the subset's files, as in test_mnist_uses_full_files_when_present)."
+    import shutil
+    raw = root / 'MNIST' / 'raw'
+    shutil.copytree(data.prepare_mnist_subset(root / 'sub') / 'MNIST' / 'raw', raw)
+    return raw
+
+@pytest.mark.parametrize('how', ['truncated', 'empty'])
+def test_mnist_corrupt_cache_is_named_not_blamed_on_the_download(root, full_cache, unreachable, capsys, how):
+    "Today's main printed only 'Full MNIST could not be downloaded (...)' and fell back, hiding the damaged file."
+    bad = full_cache / 'train-images-idx3-ubyte'
+    _damage(bad, how)
+    ds = data.mnist(root)
+    out = capsys.readouterr().out
+    lines = out.strip().split('\n')
+    assert len(lines) == 2, out
+    assert str(bad) in lines[0] and 'removed and downloaded again' in lines[0]
+    assert lines[1].startswith('Full MNIST could not be downloaded (') and f'the cached {bad} was {how}' in lines[1]
+    assert len(ds) == 4000 and not bad.exists()                                 # the subset, honestly announced
+
+def test_mnist_count_mismatch_between_images_and_labels(root, full_cache, unreachable, capsys):
+    labels = full_cache / 't10k-labels-idx1-ubyte'
+    data.write_idx(labels, np.zeros(7, np.uint8))                               # a valid IDX file, but of the wrong set
+    data.mnist(root, train=False)
+    out = capsys.readouterr().out
+    assert f'{labels} is of 7 items while its partner has 1,000' in out
+
+def test_mnist_intact_full_cache_is_used_quietly(root, full_cache, capsys):
+    assert len(data.mnist(root)) == 4000 and capsys.readouterr().out == ''
+
+def test_mnist_offline_not_ok_raises_download_error(root, unreachable):
+    with pytest.raises(data.DownloadError) as exc: data.mnist(root, offline_ok=False)
+    assert exc.value.dataset == 'full MNIST' and exc.value.folder == root and exc.value.reason
+
+@pytest.mark.parametrize('get, name', [(lambda r: data.mnist(r), 'MNIST'), (lambda r: data.fashion_mnist(r), 'FashionMNIST')])
+def test_failed_download_leaves_no_empty_folders(tmp_path, unreachable, get, name):
+    "Issue 20: a failed download left empty ~/.cache/snnedu/MNIST and FashionMNIST folders behind."
+    root = tmp_path / 'cache'
+    try: get(root)
+    except data.DownloadError: pass
+    assert not (root / name).exists()
+    assert (not root.exists()) if name == 'FashionMNIST' else sorted(p.name for p in root.iterdir()) == ['mnist5k']
+
+def test_failed_download_removes_empty_leftovers_of_older_runs(root, unreachable):
+    (root / 'FashionMNIST' / 'raw').mkdir(parents=True)
+    with pytest.raises(data.DownloadError, match='no package ships it offline'): data.fashion_mnist(root)
+    assert not (root / 'FashionMNIST').exists() and root.exists()             # the root itself was the caller's

@@ -216,6 +216,15 @@ def test_accuracy_matches_snntorch(shape):
         y2 = labels(B, 2, seed=C)
         assert SF.accuracy_rate(out, y2, True, 2) == pytest.approx(float(RF.accuracy_rate(out, y2, True, 2)))
 
+def test_accuracy_type_matches_snntorch():
+    "snnTorch's tutorial 6 calls `test_acc.item()`: a Python float has no .item(), snnTorch's numpy.float64 has."
+    out, y = recording(5, 4, 3, seed=1), labels(4, 3, seed=2)
+    for ours, theirs in ((SF.accuracy_rate(out, y), RF.accuracy_rate(out, y)),
+                         (SF.accuracy_temporal(out, y), RF.accuracy_temporal(out, y))):
+        assert type(ours) is type(theirs) and isinstance(ours, float)
+        assert ours.item() == pytest.approx(theirs.item()) and type(ours.item()) is float
+        assert f'{ours * 100:.2f}%' == f'{theirs * 100:.2f}%'
+
 @pytest.mark.parametrize('Lambda', [1e-5, 0.3])
 def test_l1_rate_sparsity_matches_snntorch(Lambda):
     out = recording(5, 3, 4, seed=0).requires_grad_()

@@ -35,3 +35,18 @@ def test_check_fails_on_a_stale_readme(repo_root, tmp_path):
     (tmp_path / 'README.md').write_text((repo_root / 'README.md').read_text() + '\nhand edit\n')
     res = subprocess.run([sys.executable, str(tmp_path / '.ci' / 'readme.py'), '--check'], capture_output=True, text=True)
     assert res.returncode != 0 and 'hand edit' in res.stdout and 'out of date' in res.stderr
+
+def test_every_relative_link_of_the_readme_resolves(readme_tool, repo_root):
+    "Links in index.ipynb are written from nbs/ (the docs site); README.md sits at the root, so each needs its nbs/ prefix."
+    readme = (repo_root / 'README.md').read_text(encoding='utf-8')
+    targets = readme_tool.relative_links(readme)
+    assert len(targets) >= 25, f'expected the course and library tables, found {len(targets)} relative links'
+    missing = sorted({t for t in targets if not (repo_root / t).exists()})
+    assert not missing, f'README.md links to files that do not exist: {missing}'
+
+def test_links_are_rewritten_from_nbs_to_the_root(readme_tool):
+    md = readme_tool.from_root('[a](tutorials/01.ipynb) [b](https://x.org/y) [c](#top) [d](../settings.ini#L3)\n'
+                               '```\n[e](kept.ipynb)\n```\n[ref]: 00_surrogate.ipynb\n<img src="images/x.png">')
+    assert md == ('[a](nbs/tutorials/01.ipynb) [b](https://x.org/y) [c](#top) [d](settings.ini#L3)\n'
+                  '```\n[e](kept.ipynb)\n```\n[ref]: nbs/00_surrogate.ipynb\n<img src="nbs/images/x.png">')
+    assert readme_tool.relative_links(md) == ['nbs/tutorials/01.ipynb', 'settings.ini', 'nbs/00_surrogate.ipynb', 'nbs/images/x.png']

@@ -153,3 +153,88 @@ def test_half_batch_alone_differs():
     x_seq, y_seq = ns["data"]()
     half = ns["train"](ns["Seq"](net), net, x_seq[:, :4], y_seq[:, :4], "sequence")
     assert max((half[n] - ref[n]).abs().max().item() for n in ref) > 100 * TOL
+
+
+# --- python -m snnedu started by hand (no torchrun): a missing process is named within seconds (issue 19) -----------
+FAST = ["--epochs", "1", "--max-batches", "2", "--batch-size", "8", "--steps", "3", "--device", "cpu"]
+
+
+def _snnedu(tmp_path, rank, port, timeout_s="2", extra_env=None):
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1",
+               SNNEDU_DATA=str(tmp_path / "data"), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(port), SNNEDU_DIST_TIMEOUT=timeout_s, GLOO_SOCKET_IFNAME="lo")
+    for k in ("TORCHELASTIC_RUN_ID", "LOCAL_RANK"): env.pop(k, None)
+    env.update(extra_env or {})
+    return subprocess.Popen([sys.executable, "-m", "snnedu", *FAST, "--out", str(tmp_path / "run")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc, wait=60):
+    "(returncode, stdout, stderr); a process still waiting after `wait` s fails the test (today's main waits 30 minutes)."
+    try: out, err = proc.communicate(timeout=wait)
+    except subprocess.TimeoutExpired:
+        proc.kill(); proc.communicate()
+        pytest.fail(f"python -m snnedu was still waiting for its peer after {wait} s")
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def by_hand(monkeypatch, tmp_path):
+    "The environment of a process started by hand as one of 2 (in this process: train.main reads it)."
+    for k in ("TORCHELASTIC_RUN_ID", "LOCAL_RANK"): monkeypatch.delenv(k, raising=False)
+    env = dict(WORLD_SIZE="2", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), SNNEDU_DIST_TIMEOUT="2",
+               SNNEDU_DATA=str(tmp_path / "data"))
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    return monkeypatch
+
+
+def _main_error(tmp_path, capfd):
+    "Run train.main; it must exit with status 1 after one error line on stderr, within seconds (today's main: 30 minutes)."
+    import time
+    from snnedu import train
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as exc: train.main([*FAST, "--out", str(tmp_path / "run")])
+    err = capfd.readouterr().err
+    assert exc.value.code == 1 and time.monotonic() - start < 20, err
+    assert "Traceback" not in err and "frame #" not in err and err.startswith("python -m snnedu: error: "), err
+    assert not (tmp_path / "data").exists()                                       # it stopped before loading data
+    return err
+
+
+def test_rank0_without_its_peer_names_the_missing_rank(by_hand, tmp_path, capfd):
+    err = _main_error(tmp_path, capfd)
+    assert err.startswith("python -m snnedu: error: rank 0 waited 2 s at 127.0.0.1:")
+    assert "rank 1 of WORLD_SIZE=2 never joined: start it (RANK=1)" in err and "SNNEDU_DIST_TIMEOUT" in err
+
+
+def test_rank0_names_every_missing_rank(by_hand, tmp_path, capfd):
+    by_hand.setenv("WORLD_SIZE", "4"); by_hand.setenv("SNNEDU_DIST_TIMEOUT", "0.5")
+    assert "ranks 1, 2, 3 of WORLD_SIZE=4 never joined" in _main_error(tmp_path, capfd)
+
+
+def test_rank1_without_rank0_says_so(by_hand, tmp_path, capfd):
+    by_hand.setenv("RANK", "1")
+    err = _main_error(tmp_path, capfd)
+    assert "rank 1 of WORLD_SIZE=2 could not reach rank 0 at 127.0.0.1:" in err and "start rank 0 (RANK=0)" in err
+
+
+@pytest.mark.parametrize("env, message", [({"MASTER_PORT": None}, "WORLD_SIZE=2 asks for 2 processes, but MASTER_PORT is not set"),
+                                          ({"RANK": "5"}, "WORLD_SIZE=2 needs RANK set to 0 ... 1 in each process (got '5')"),
+                                          ({"RANK": "one"}, "the environment variable RANK='one' must be a whole number"),
+                                          ({"SNNEDU_DIST_TIMEOUT": "soon"}, "SNNEDU_DIST_TIMEOUT='soon' must be a number of seconds > 0")])
+def test_bad_distributed_environment(by_hand, tmp_path, capfd, env, message):
+    for k, v in env.items():
+        if v is None: by_hand.delenv(k)
+        else: by_hand.setenv(k, v)
+    assert message in _main_error(tmp_path, capfd)
+
+
+def test_two_processes_started_by_hand_train_together(tmp_path):
+    "The rendezvous that names missing ranks is also the one that works (rank 1 may start before rank 0 listens)."
+    port = free_port()
+    r1 = _snnedu(tmp_path, 1, port, timeout_s="60")
+    r0 = _snnedu(tmp_path, 0, port, timeout_s="60")
+    (rc0, out0, err0), (rc1, out1, err1) = _finish(r0, 120), _finish(r1, 120)
+    assert rc0 == rc1 == 0, err0[-2000:] + err1[-2000:]
+    assert "2 processes, 2000 images each" in out0 and "Held-out accuracy" in out0 and out1 == ""
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["raster.png", "snn_weights.pt"]

@@ -420,3 +420,19 @@ def test_recurrent_neuron_via_loop():
     for x_t in x:
         spk, mem = b(x_t, spk, mem); recs.append((spk, mem))
     assert_same(neuron_sequence(a, x), tuple(torch.stack(r) for r in zip(*recs)))
+
+
+def _first(out): return out[0] if isinstance(out, tuple) else out
+
+def test_whole_sequence_layers_get_the_whole_sequence():
+    "StateLeaky / LinearLeaky / AssociativeLeaky take (T, B, ...) at once: `sequence` hands them all of it, alone or in a net."
+    from snnedu import AssociativeLeaky, LinearLeaky, StateLeaky
+    from snnedu.sequence import sequence
+    torch.manual_seed(0)
+    x = torch.rand(7, 3, 5)
+    for neuron in (StateLeaky(beta=0.8, channels=5), LinearLeaky(beta=0.8, in_features=5, out_features=4),
+                   AssociativeLeaky(in_dim=5, d_value=2, d_key=3, num_spiking_neurons=6)):
+        assert_close(_first(sequence(neuron, x)), _first(neuron(x)))
+        linear = nn.Linear(5, 5)
+        net = nn.Sequential(linear, neuron, nn.Identity())
+        assert_close(_first(sequence(net, x)), _first(neuron(linear(x))))

@@ -6,6 +6,8 @@
 __all__ = ['accuracy_rate', 'accuracy_temporal']
 
 # %% ../../nbs/09b_functional.acc.ipynb #490a505d
+import numpy as np
+
 from .loss import _check_outputs, _first_spike_time, _population_sum
 
 # %% ../../nbs/09b_functional.acc.ipynb #bc3dfa35
@@ -14,12 +16,12 @@ def accuracy_rate(spk_out, targets, population_code=False, num_classes=False):
     targets = _check_outputs("spk_out", spk_out, targets, num_classes if population_code else None)
     counts = spk_out.sum(0)                                                   # (B, C)
     if population_code: counts = _population_sum(counts, num_classes)
-    return (counts.argmax(-1) == targets).double().mean().item()
+    return np.float64((counts.argmax(-1) == targets).double().mean().item())   # snnTorch's type: a float with .item()
 
 def accuracy_temporal(spk_out, targets):
     "Fraction of samples whose first-spiking class is the target (silent = T - 1, ties: lowest index)."
     targets = _check_outputs("spk_out", spk_out, targets)
-    return (_first_spike_time(spk_out).argmin(-1) == targets).double().mean().item()
+    return np.float64((_first_spike_time(spk_out).argmin(-1) == targets).double().mean().item())
 
 # %% ../../nbs/09b_functional.acc.ipynb #a31e5018
 def _population_code(spk_out, num_classes, num_outputs):

@@ -10,3 +10,6 @@ from .alpha import Alpha
 from .parallel import LeakyParallel
 from .recurrent import RLeaky, RSynaptic
 from .lstm import SLSTM, SConv2dLSTM
+from .state import StateLeaky, LinearLeaky
+from .delta import DeltaLeaky
+from .associative import AssociativeLeaky
