@@ -408,7 +408,10 @@ def grade_one(path, dist, timeout=60):
             sub, out = Path(tmp) / f"{meta['name']}.ipynb", Path(tmp) / "result.json"
             nbformat.write(nb, str(sub))
             cmd = [sys.executable, "-m", "snnedu.classroom", "_otter", str(sub), str(zip_path), str(out)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
+            import snnedu
+            here = str(Path(snnedu.__file__).resolve().parents[1])   # the child imports this very snnedu, not another on its path
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp, env=env)
             try: log, _ = proc.communicate(timeout=timeout * n + 120)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL); proc.communicate()
