@@ -9,8 +9,8 @@ Run it from the repository root, on an otherwise idle machine (it prints the loa
     THP_MEM_ALLOC_ENABLE=1 python tests/benchmarks/bench_neurons.py   # PyTorch's 2 MiB pages for every peer
 
 The allocator setting matters on these VMs (a fresh 52 MB tensor costs tens of ms of page faults), so the
-header prints it. snnedu's sequence path asks for 2 MiB pages on its own large buffers (an madvise hint);
-THP_MEM_ALLOC_ENABLE=1 gives every implementation that benefit.
+header prints it. THP_MEM_ALLOC_ENABLE=1 gives every implementation PyTorch's 2 MiB pages alike (snnedu asks for
+no huge pages of its own: the madvise hint made its times unsteady on a machine with fragmented memory).
 
 Every implementation runs in the same process, interleaved round by round (so a burst of load
 hits all of them), after warm-up; the table shows the median over rounds. Cases:
@@ -138,14 +138,12 @@ def lif_spikingjelly(T):
 
 def lif_floor(T):
     """Not an implementation: the memory traffic any one must do. Forward writes spikes and membrane (2 fresh T×B×N
-    buffers, reading x); backward adds the input gradient (a third). Fresh buffers get snnedu's huge-page hint."""
-    try: from snnedu.sequence import _empty_seq
-    except Exception as e: return None, f"{type(e).__name__}: {e}"
+    buffers, reading x); backward adds the input gradient (a third)."""
     def run(x, backward):
         x = x.detach()
-        spk, mem = _empty_seq(x), _empty_seq(x)
+        spk, mem = torch.empty_like(x), torch.empty_like(x)
         torch.gt(x, 1.0, out=spk); torch.mul(x, 0.9, out=mem)
-        if backward: torch.mul(mem, 0.5, out=_empty_seq(x))
+        if backward: torch.mul(mem, 0.5, out=torch.empty_like(x))
     return run, None
 
 LIF_IMPLS = {
