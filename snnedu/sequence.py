@@ -58,11 +58,12 @@ def _run_neuron(neuron, h_seq, fused):
     return out[0] if spikes_only else out
 
 def sequence(net, x_seq, fused=True):
-    """Run `net` (an `nn.Sequential` SNN, or a single neuron) over `x_seq` (T, B, ...); a layer with `whole_sequence = True` gets all of it at once. Returns the output spikes (T, B, ...),
-    or, when the last layer is a neuron returning its states (`output=True` or explicit state), `(spk_seq, *state_seqs)`.
+    """Run `net` (an `nn.Sequential` SNN, or a single neuron) over `x_seq` (T, B, ...); a layer with
+    `whole_sequence = True` (StateLeaky, LinearLeaky, AssociativeLeaky) gets all of it at once. Returns the output spikes
+    (T, B, ...), or, when the last layer is a neuron returning its states (`output=True` or explicit state), `(spk_seq, *state_seqs)`.
     `fused=False` runs every neuron's step loop (e.g. for second-order gradients)."""
     check_sequence_input(x_seq)
-    if getattr(net, "whole_sequence", False): return net(x_seq)    # StateLeaky, AssociativeLeaky: the whole sequence at once
+    if getattr(net, "whole_sequence", False): return net(x_seq)
     if isinstance(net, SpikingNeuron): return _run_neuron(net, x_seq, fused)
     if not isinstance(net, nn.Sequential): return _step_through(net, x_seq)
     h, out = x_seq, x_seq
