@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .exercises import Mistake, compare_outputs, describe, is_placeholder
+from .exercises import compare_outputs, describe, is_placeholder, matching_mistake
 
 # %% ../nbs/17_classroom.ipynb #66272bf4
 class CheckFailed(AssertionError):
@@ -62,15 +62,6 @@ def _raised(err):
     "One phrase for an exception the student's code raised."
     return f"it raised {type(err).__name__}: {err}"
 
-def _matching_mistake(mistakes, args, received, outputs, atol, rtol):
-    "What the first known-wrong answer whose output equals `received` says, else None."
-    for m in mistakes:
-        m = m if isinstance(m, Mistake) else Mistake(*m)
-        try: wrong = m.fn(*copy.deepcopy(args))
-        except Exception: continue
-        if compare_outputs(wrong, received, outputs, atol, rtol) is None: return m.says
-    return None
-
 def expect(fn, args, expected, *, case="", outputs=(), hint=None, mistakes=(), atol=1e-6, rtol=1e-5, seconds=10):
     "Check that `fn(*args)` returns `expected` (within `atol`/`rtol`); raise `CheckFailed` with one line (and a hint) if not."
     label = f'case "{case}": ' if case else ""
@@ -84,7 +75,7 @@ def expect(fn, args, expected, *, case="", outputs=(), hint=None, mistakes=(), a
     except Exception as err: raise CheckFailed(f"{label}{_raised(err)}" + (f" | hint: {hint}" if hint else "")) from None
     problem = compare_outputs(expected, received, outputs, atol, rtol)
     if problem is None: return None   # None, not True: otter's doctest would print True and fail
-    why = _matching_mistake(mistakes, args, received, outputs, atol, rtol) or hint
+    why = matching_mistake(mistakes, args, received, outputs, atol, rtol) or hint
     shown = ", ".join(f"{describe(a)}" for a in args)
     raise CheckFailed(f"{label}{problem} (inputs: {shown})" + (f" | hint: {why}" if why else ""))
 

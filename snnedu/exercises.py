@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['EXERCISES', 'Case', 'Mistake', 'Exercise', 'describe', 'compare_value', 'compare_outputs', 'CheckResult',
-           'is_placeholder', 'run_checks', 'register', 'exercise', 'check', 'hint', 'show_solution', 'expect']
+           'is_placeholder', 'matching_mistake', 'run_checks', 'register', 'exercise', 'check', 'hint', 'show_solution',
+           'expect']
 
 # %% ../nbs/15_exercises.ipynb #8198010d
 import copy
@@ -176,13 +177,18 @@ def _hint_text(ex, n=1):
     more = f" (next: hint({ex.name!r}, {n + 1}))" if n < len(ex.hints) else ""
     return f"Hint {n}/{len(ex.hints)} for {ex.name}: {ex.hints[n - 1]}{more}"
 
-def _diagnose(ex, case, inputs, received):
-    "The hint for a failed case: a declared mistake the answer matches, else the case's hint, else the first hint."
-    for m in ex.mistakes:
+def matching_mistake(mistakes, inputs, received, outputs=(), atol=1e-6, rtol=1e-5):
+    "What the first known-wrong answer of `mistakes` (`Mistake`s or `(fn, says)` pairs) says if its output on `inputs` equals `received`, else None."
+    for m in map(_as_mistake, mistakes):
         try: wrong = m.fn(*copy.deepcopy(inputs))
         except Exception: continue
-        if compare_outputs(wrong, received, ex.outputs, ex.atol, ex.rtol) is None: return m.says
-    return case.hint or (ex.hints[0] if ex.hints else None)
+        if compare_outputs(wrong, received, outputs, atol, rtol) is None: return m.says
+    return None
+
+def _diagnose(ex, case, inputs, received):
+    "The hint for a failed case: a declared mistake the answer matches, else the case's hint, else the first hint."
+    return (matching_mistake(ex.mistakes, inputs, received, ex.outputs, ex.atol, ex.rtol)
+            or case.hint or (ex.hints[0] if ex.hints else None))
 
 # %% ../nbs/15_exercises.ipynb #9b8824e7
 def _failure(ex, case, inputs, what, expected=None, received=None, hint=None):
