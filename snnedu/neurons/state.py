@@ -45,11 +45,12 @@ def check_positive_int(name, value, allow_none=False):
     return int(value)
 
 def check_sequence(name, x_seq, features, what="channels"):
-    "Raise unless `x_seq` is a floating-point tensor shaped (T, B, features), time first."
+    "Raise unless `x_seq` is a floating-point tensor shaped (T, B, features), time first (`features=None`: any count)."
     if not isinstance(x_seq, torch.Tensor): raise TypeError(f"{name} must be a tensor shaped (T, B, {what}), got {type(x_seq).__name__}")
-    if x_seq.dim() != 3 or x_seq.shape[-1] != features or x_seq.shape[0] == 0:
-        raise ValueError(f"{name} must be a whole sequence shaped (T, B, {what}) = (T, B, {features}), time first, got shape "
-                         f"{tuple(x_seq.shape)}; add a batch dimension with x.unsqueeze(1), or use snnedu.Leaky for one step at a time")
+    if x_seq.dim() != 3 or (features is not None and x_seq.shape[-1] != features) or x_seq.shape[0] == 0:
+        shape = f"(T, B, {what})" if features is None else f"(T, B, {what}) = (T, B, {features})"
+        raise ValueError(f"{name} must be a whole sequence shaped {shape}, time first, got shape {tuple(x_seq.shape)}; "
+                         "add a batch dimension with x.unsqueeze(1), or use snnedu.Leaky for one step at a time")
     if not x_seq.is_floating_point(): raise TypeError(f"{name} must be a floating-point tensor, got dtype {x_seq.dtype}")
 
 def state_leaky_mem(x_seq, tau, kernel_truncation_steps=None):
@@ -87,7 +88,7 @@ class StateLeaky(LIF):
         return (self.tau - 1) / self.tau
 
     def _membrane(self, input_):
-        check_sequence("input_", input_, self.channels)
+        check_sequence("input_", input_, None if self.channels == 1 else self.channels)   # channels=1: one decay shared by any count
         return quantise(state_leaky_mem(input_, self.tau, self.kernel_truncation_steps), self.state_quant)
 
     def forward(self, input_):
