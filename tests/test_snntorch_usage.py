@@ -10,8 +10,10 @@ from torch import nn
 from torch.testing import assert_close
 
 import snnedu
+import snnedu.utils
 
 snntorch = pytest.importorskip("snntorch")
+import snntorch.utils  # noqa: E402  (snntorch does not import its utils submodule itself)
 
 
 def _both(build):
@@ -49,3 +51,51 @@ def test_shared_decay_still_names_a_wrong_channel_count():
     "The relaxed rule is for channels=1 only: StateLeaky(channels=3) on 5 features still says what is wrong."
     with pytest.raises(ValueError, match=r"\(T, B, channels\) = \(T, B, 3\)"):
         snnedu.StateLeaky(beta=0.9, channels=3)(torch.rand(4, 2, 5))
+
+
+def test_lapicque_driven_by_a_one_element_current():
+    """Tutorial 2: a Lapicque neuron started from `torch.ones(1) * 0.9`, fed one value per step, the states
+    recorded in a list that starts with the initial state and then stacked."""
+    torch.manual_seed(0)
+    cur = torch.rand(40, 1) * 0.3
+    recs = []
+    for lib in (snnedu, snntorch):
+        lif, mem = lib.Lapicque(R=5.1, C=5e-3, time_step=1e-3, threshold=0.5, reset_mechanism="zero"), torch.ones(1) * 0.9
+        mem_rec, spk_rec = [mem], [torch.zeros(1)]
+        for x in cur:
+            spk, mem = lif(x, mem)
+            mem_rec.append(mem); spk_rec.append(spk)
+        recs.append((torch.stack(mem_rec), torch.stack(spk_rec)))
+    for a, b in zip(*recs): assert_close(a, b)
+    assert recs[0][0].shape == (41, 1) and recs[0][1].sum() > 0
+
+
+def test_delta_leaky_hidden_state_returns_a_stackable_membrane():
+    """Delta tutorial: `DeltaLeaky(..., init_hidden=True, output=True)` in a loop, `torch.stack` of the membranes.
+    snnTorch 1.0.0 returns `(mem, mem_prev)` as the second output, so its own tutorial's stack raises; the membrane
+    it carries is the same."""
+    cur = torch.cat([torch.full((25,), 0.5), torch.full((25,), 1.2)])
+    ours = snnedu.DeltaLeaky(beta=0.8, delta_threshold=0.3, init_hidden=True, output=True)
+    ref = snntorch.DeltaLeaky(beta=0.8, delta_threshold=0.3, init_hidden=True, output=True)
+    snnedu.utils.reset(ours); snntorch.utils.reset(ref)
+    mine, theirs = [], []
+    for x in cur:
+        spk, mem = ours(x)
+        spk_ref, (mem_ref, _) = ref(x)
+        mine.append((spk, mem)); theirs.append((spk_ref, mem_ref))
+    assert_close(torch.stack([m for _, m in mine]), torch.stack([m for _, m in theirs]))
+    assert_close(torch.stack([s for s, _ in mine]), torch.stack([s for s, _ in theirs]))
+
+
+def test_state_leaky_membrane_filter_cascade():
+    """StateLeaky filters tutorial: `StateLeaky(beta, channels=1, output=False)` returns the membrane alone, and two
+    of them in a row smooth a noisy (T, 1, 1) signal; impulse and noise, against snnTorch."""
+    torch.manual_seed(0)
+    impulse = torch.zeros(300, 1, 1); impulse[0] = 1.0
+    for x in (impulse, torch.randn(300, 1, 1)):
+        outs = []
+        for lib in (snnedu, snntorch):
+            f1, f2 = lib.StateLeaky(beta=0.9, channels=1, output=False), lib.StateLeaky(beta=0.9, channels=1, output=False)
+            with torch.no_grad(): outs.append(f2(f1(x)))
+        assert_close(*outs)
+        assert isinstance(outs[0], torch.Tensor) and outs[0].shape == x.shape
