@@ -99,3 +99,30 @@ def test_state_leaky_membrane_filter_cascade():
             with torch.no_grad(): outs.append(f2(f1(x)))
         assert_close(*outs)
         assert isinstance(outs[0], torch.Tensor) and outs[0].shape == x.shape
+
+
+def test_population_code_one_step_training_with_bptt():
+    """Population-coding tutorial: a one-step `nn.Sequential` of `init_hidden` neurons with 50 outputs for 5 classes,
+    trained by `backprop.BPTT(time_var=False)` on `mse_count_loss(population_code=True)`, scored by
+    `accuracy_rate(population_code=True)` after `utils.reset(net)`."""
+    import snnedu.backprop, snnedu.functional, snntorch.backprop, snntorch.functional
+    def build(lib):
+        grad = lib.surrogate.fast_sigmoid()
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 12), lib.Leaky(beta=0.9, spike_grad=grad, init_hidden=True),
+                             nn.Linear(12, 50), lib.Leaky(beta=0.9, spike_grad=grad, init_hidden=True, output=True))
+    ours, ref = _both(build)
+    g = torch.Generator().manual_seed(3)
+    data = torch.utils.data.TensorDataset(torch.rand(24, 4, 4, generator=g) * 2, torch.randint(0, 5, (24,), generator=g))
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    results = []
+    for net, lib in ((ours, snnedu), (ref, snntorch)):
+        loss_fn = lib.functional.mse_count_loss(correct_rate=1.0, incorrect_rate=0.0, population_code=True, num_classes=5)
+        opt = torch.optim.Adam(net.parameters(), lr=2e-2)
+        losses = [lib.backprop.BPTT(net, loader, num_steps=1, optimizer=opt, criterion=loss_fn, time_var=False).detach().item()
+                  for _ in range(2)]
+        with torch.no_grad():
+            lib.utils.reset(net)
+            spk, _ = net(data.tensors[0])
+            acc = lib.functional.accuracy_rate(spk.unsqueeze(0), data.tensors[1], population_code=True, num_classes=5)
+        results.append((torch.tensor(losses), torch.tensor(float(acc)), net[3].weight.detach()))
+    for a, b in zip(*results): assert_close(a, b)
