@@ -222,7 +222,7 @@ def conv_snnedu_sequence(widths=WIDE, train=True):
     net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25), widths)
     def forward(data):
         _reset_all(net)
-        out = sn['sequence'](net, data.expand(CONV_T, *data.shape))  # static image: a stride-0 time axis
+        out = sn['sequence'](net, data, steps=CONV_T)  # static image: one frame, fed at every step
         return out[0] if isinstance(out, tuple) else out
     return _runner(net, forward, train), None
 
