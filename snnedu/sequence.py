@@ -6,6 +6,8 @@
 __all__ = ['sequence']
 
 # %% ../nbs/07_sequence.ipynb #8b02f593
+import numbers
+
 import torch
 from torch import nn
 
@@ -59,11 +61,11 @@ def _time_input(x, steps):
     if steps is None:
         check_sequence_input(x)
         return x, (x[0] if x.shape[0] > 1 and x.stride(0) == 0 else None)   # x.expand(T, ...): a stride-0 time axis
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be a whole number of time steps >= 1, got {steps!r}")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"with steps={steps}, x_seq must be one frame: a tensor shaped (B, ...), got {type(x).__name__}")
-    x_seq = x.expand(steps, *x.shape)
+    x_seq = x.expand(int(steps), *x.shape)
     check_sequence_input(x_seq)
     return x_seq, x
 

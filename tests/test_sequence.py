@@ -347,7 +347,7 @@ def test_static_image_through_stateless_and_stepped_layers():
 
 def test_steps_takes_one_frame_and_a_positive_whole_number():
     net = nn.Sequential(nn.Linear(4, 2), Leaky(beta=0.9, init_hidden=True))
-    for bad in (0, -3, 2.5, True, "5"):
+    for bad in (0, -3, 2.5, True, "5", torch.tensor(4)):
         with pytest.raises(ValueError, match="steps must be a whole number of time steps >= 1"): sequence(net, torch.rand(3, 4), steps=bad)
     with pytest.raises(TypeError, match=re.escape("x_seq must be one frame: a tensor shaped (B, ...)")): sequence(net, [[0.1] * 4], steps=3)
     with pytest.raises(TypeError, match="floating-point"): sequence(net, torch.ones(3, 4, dtype=torch.long), steps=3)
