@@ -323,12 +323,13 @@ def test_static_image_equals_step_loop(how):
     assert res[0][1].abs().sum() > 0 and all(g.abs().sum() > 0 for g in res[0][2:])   # membrane and every gradient non-zero
     assert_same(*res)
 
-def test_static_image_runs_the_layers_before_the_first_neuron_once():
+@pytest.mark.parametrize("how", ["steps", "expand"])
+def test_static_image_runs_the_layers_before_the_first_neuron_once(how):
     calls = []
-    net = seed_net()
+    net, x = seed_net(), torch.rand(4, 1, 28, 28)
     for i in (0, 1, 3):
         net[i].register_forward_hook(lambda m, inp, out, i=i: calls.append((i, tuple(inp[0].shape))))
-    sequence(net, torch.rand(4, 1, 28, 28), steps=12)
+    sequence(net, x, steps=12) if how == "steps" else sequence(net, x.expand(12, *x.shape))
     assert calls == [(0, (4, 1, 28, 28)), (1, (4, 8, 24, 24)), (3, (48, 8, 12, 12))]   # conv2 sees all 12 steps, folded
 
 def test_static_image_through_stateless_and_stepped_layers():
