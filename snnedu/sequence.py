@@ -30,13 +30,27 @@ def _time_foldable(layer):
 # %% ../nbs/07_sequence.ipynb #d3249ab0
 _CHANNELS_LAST = True
 
+class _GradChannelsLast(torch.autograd.Function):
+    "Identity; backward hands the gradient on channels-last, the layout of the tensor it flows into."
+    @staticmethod
+    def forward(ctx, y): return y.view_as(y)
+    @staticmethod
+    def backward(ctx, grad): return grad.contiguous(memory_format=torch.channels_last)
+
+def _channels_last(y):
+    "True for a 4-d tensor laid out channels-last (and not also plainly contiguous)."
+    return y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last)
+
 def _fold_time(layer, h_seq):
     "Apply a time-foldable `layer` to `h_seq` (T, B, ...) once, on (T*B, ...)."
     T, B = h_seq.shape[:2]
     h = h_seq.flatten(0, 1)                                     # (T, B, ...) -> (T*B, ...)
     if _CHANNELS_LAST and isinstance(layer, nn.Conv2d) and h.dim() == 4 and h.device.type == "cpu":
         h = h.contiguous(memory_format=torch.channels_last)      # oneDNN's faster layout on a CPU
-    return layer(h).unflatten(0, (T, B))                        # (T*B, ...) -> (T, B, ...)
+    y = layer(h)
+    if _CHANNELS_LAST and y.requires_grad and _channels_last(y):  # the layer after may send a plain gradient back:
+        y = _GradChannelsLast.apply(y)                          # turned channels-last once here, not copied inside
+    return y.unflatten(0, (T, B))                               # (T*B, ...) -> (T, B, ...)
 
 def _step_through(layer, h_seq):
     "Apply any `layer` step by step; a tuple output keeps its first element as the signal passed on."

@@ -388,6 +388,17 @@ def test_sequence_on_a_neuron_and_on_any_module():
     torch.manual_seed(0); c2 = Custom()
     assert_close(sequence(c1, x), step_loop(c2, x))
 
+def test_gradient_into_a_channels_last_layer_is_channels_last():
+    "A folded layer's channels-last output passes its gradient back channels-last (the pooling/conv backward then copies nothing); values unchanged."
+    from snnedu.sequence import _GradChannelsLast, _channels_last
+    y = torch.randn(6, 4, 3, 3).contiguous(memory_format=torch.channels_last).requires_grad_()
+    z = _GradChannelsLast.apply(y)
+    assert torch.equal(z, y) and _channels_last(z)
+    g = torch.randn(6, 4, 3, 3)                                  # a plain (contiguous) gradient from the layer after
+    z.backward(g)
+    assert torch.equal(y.grad, g) and _channels_last(y.grad)
+    assert not _channels_last(torch.randn(6, 4, 3, 3)) and not _channels_last(torch.randn(6, 1, 1, 1))
+
 def test_time_folding_rules():
     from snnedu.sequence import _time_foldable
     assert _time_foldable(nn.Conv2d(1, 2, 3)) and _time_foldable(nn.Flatten())
