@@ -6,6 +6,8 @@
 __all__ = ['sequence']
 
 # %% ../nbs/07_sequence.ipynb #8b02f593
+import numbers
+
 import torch
 from torch import nn
 
@@ -28,16 +30,27 @@ def _time_foldable(layer):
 # %% ../nbs/07_sequence.ipynb #d3249ab0
 _CHANNELS_LAST = True
 
+class _GradChannelsLast(torch.autograd.Function):
+    "Identity; backward hands the gradient on channels-last, the layout of the tensor it flows into."
+    @staticmethod
+    def forward(ctx, y): return y.view_as(y)
+    @staticmethod
+    def backward(ctx, grad): return grad.contiguous(memory_format=torch.channels_last)
+
+def _channels_last(y):
+    "True for a 4-d tensor laid out channels-last (and not also plainly contiguous)."
+    return y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last)
+
 def _fold_time(layer, h_seq):
-    "Apply a time-foldable `layer` to `h_seq` (T, B, ...): once on (T*B, ...), or on one frame if the input is constant in time."
+    "Apply a time-foldable `layer` to `h_seq` (T, B, ...) once, on (T*B, ...)."
     T, B = h_seq.shape[:2]
-    if T > 1 and h_seq.stride(0) == 0:                          # x.expand(T, ...): the same frame at every step
-        y = layer(h_seq[0])
-        return y.expand(T, *y.shape)
     h = h_seq.flatten(0, 1)                                     # (T, B, ...) -> (T*B, ...)
     if _CHANNELS_LAST and isinstance(layer, nn.Conv2d) and h.dim() == 4 and h.device.type == "cpu":
         h = h.contiguous(memory_format=torch.channels_last)      # oneDNN's faster layout on a CPU
-    return layer(h).unflatten(0, (T, B))                        # (T*B, ...) -> (T, B, ...)
+    y = layer(h)
+    if _CHANNELS_LAST and y.requires_grad and _channels_last(y):  # the layer after may send a plain gradient back:
+        y = _GradChannelsLast.apply(y)                          # turned channels-last once here, not copied inside
+    return y.unflatten(0, (T, B))                               # (T*B, ...) -> (T, B, ...)
 
 def _step_through(layer, h_seq):
     "Apply any `layer` step by step; a tuple output keeps its first element as the signal passed on."
@@ -57,17 +70,37 @@ def _run_neuron(neuron, h_seq, fused):
     out = neuron_sequence(neuron, h_seq, fused=fused, record=not spikes_only)
     return out[0] if spikes_only else out
 
-def sequence(net, x_seq, fused=True):
+def _time_input(x, steps):
+    "`(x_seq, frame)`: the (T, B, ...) input, and the one frame every step sees when it is the same at each step (else None)."
+    if steps is None:
+        check_sequence_input(x)
+        return x, (x[0] if x.shape[0] > 1 and x.stride(0) == 0 else None)   # x.expand(T, ...): a stride-0 time axis
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a whole number of time steps >= 1, got {steps!r}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"with steps={steps}, x_seq must be one frame: a tensor shaped (B, ...), got {type(x).__name__}")
+    x_seq = x.expand(int(steps), *x.shape)
+    check_sequence_input(x_seq)
+    return x_seq, x
+
+def sequence(net, x_seq, fused=True, steps=None):
     """Run `net` (an `nn.Sequential` SNN, or a single neuron) over `x_seq` (T, B, ...); a layer with
     `whole_sequence = True` (StateLeaky, LinearLeaky, AssociativeLeaky) gets all of it at once. Returns the output spikes
     (T, B, ...), or, when the last layer is a neuron returning its states (`output=True` or explicit state), `(spk_seq, *state_seqs)`.
+    `steps=T`: `x_seq` is one frame (B, ...) fed at every one of `T` steps (a static image; the same as passing
+    `x.expand(T, *x.shape)`): the stateless layers before the first neuron then run on that frame once.
     `fused=False` runs every neuron's step loop (e.g. for second-order gradients)."""
-    check_sequence_input(x_seq)
+    x_seq, frame = _time_input(x_seq, steps)
     if getattr(net, "whole_sequence", False): return net(x_seq)
     if isinstance(net, SpikingNeuron): return _run_neuron(net, x_seq, fused)
     if not isinstance(net, nn.Sequential): return _step_through(net, x_seq)
-    h, out = x_seq, x_seq
+    T, h, out = x_seq.shape[0], x_seq, x_seq
     for layer in _layers(net):
+        if frame is not None and _time_foldable(layer):     # the same at every step: computed once, seen T times
+            frame = layer(frame)
+            h = out = frame.expand(T, *frame.shape)
+            continue
+        frame = None
         if getattr(layer, "whole_sequence", False): out = layer(h)
         elif isinstance(layer, SpikingNeuron): out = _run_neuron(layer, h, fused)
         elif _time_foldable(layer): out = _fold_time(layer, h)

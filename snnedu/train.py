@@ -39,7 +39,7 @@ def quickstart_net(beta=0.5, slope=25):
 def forward_pass(net, x, num_steps=25):
     "Run `net` on images `x` (B, C, H, W), fed as constant input current for `num_steps` steps: (spk_seq, mem_seq), each (T, B, 10)."
     reset(net)
-    return sequence(net, x.expand(num_steps, *x.shape))
+    return sequence(net, x, steps=num_steps)
 
 class SequenceRunner(nn.Module):
     "`forward_pass` as a module, so that `DistributedDataParallel` can wrap one whole sequence per call."

@@ -1,6 +1,7 @@
 """snnedu.sequence: the fused multi-step path equals the step loop (values and gradients, every option), gradcheck,
 the network engine equals the quickstart step loop, snnTorch 1.0.0 as oracle, and the bad-input catalogue."""
 import itertools
+import re
 
 import pytest
 import torch
@@ -299,6 +300,60 @@ def test_quickstart_sequence_equals_step_loop(static):
     assert res[0][1].abs().sum() > 0 and all(g.abs().sum() > 0 for g in res[0][2:])   # not vacuous
     assert_same(*res)
 
+def seed_net(seed=0):
+    "The seed README's net: 8/16 channels."
+    torch.manual_seed(seed)
+    lif = lambda **k: Leaky(beta=0.5, spike_grad=surrogate.fast_sigmoid(slope=25), init_hidden=True, **k)
+    return nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2), lif(), nn.Conv2d(8, 16, 5), nn.MaxPool2d(2), lif(),
+                         nn.Flatten(), nn.Linear(16 * 4 * 4, 10), lif(output=True))
+
+@pytest.mark.parametrize("how", ["steps", "expand"])
+def test_static_image_equals_step_loop(how):
+    "A static image (`steps=T`, or a stride-0 `expand`): conv1 and pool1 run once, yet values and every gradient, the image's too, match the loop."
+    g = torch.Generator().manual_seed(1)
+    data = torch.rand(4, 1, 28, 28, generator=g) * 3
+    res = []
+    for runner in ("loop", how):
+        net, x = seed_net(), data.clone().requires_grad_()
+        if runner == "loop": spk_seq, mem_seq = step_loop(net, x.expand(12, *x.shape))
+        elif runner == "steps": spk_seq, mem_seq = sequence(net, x, steps=12)
+        else: spk_seq, mem_seq = sequence(net, x.expand(12, *x.shape))
+        torch.nn.functional.cross_entropy(spk_seq.flatten(0, 1), torch.arange(48) % 10).backward()
+        res.append((spk_seq, mem_seq, x.grad, *[p.grad for p in net.parameters()]))
+    assert res[0][1].abs().sum() > 0 and all(g.abs().sum() > 0 for g in res[0][2:])   # membrane and every gradient non-zero
+    assert_same(*res)
+
+@pytest.mark.parametrize("how", ["steps", "expand"])
+def test_static_image_runs_the_layers_before_the_first_neuron_once(how):
+    calls = []
+    net, x = seed_net(), torch.rand(4, 1, 28, 28)
+    for i in (0, 1, 3):
+        net[i].register_forward_hook(lambda m, inp, out, i=i: calls.append((i, tuple(inp[0].shape))))
+    sequence(net, x, steps=12) if how == "steps" else sequence(net, x.expand(12, *x.shape))
+    assert calls == [(0, (4, 1, 28, 28)), (1, (4, 8, 24, 24)), (3, (48, 8, 12, 12))]   # conv2 sees all 12 steps, folded
+
+def test_static_image_through_stateless_and_stepped_layers():
+    "No neuron at all: the frame's output seen T times. A Dropout after the static layers is still stepped, a fresh mask each step."
+    x = torch.rand(3, 4)
+    lin = nn.Linear(4, 5)
+    out = sequence(nn.Sequential(lin, nn.ReLU()), x, steps=6)
+    assert out.shape == (6, 3, 5); assert_close(out, torch.relu(lin(x)).expand(6, 3, 5))
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.5), Leaky(beta=0.9, init_hidden=True))
+    torch.manual_seed(7); a = step_loop(net(), x.expand(5, 3, 4))
+    torch.manual_seed(7); b = sequence(net(), x, steps=5)
+    assert_close(a, b)
+    assert not torch.equal(b[0], b[1]) or not torch.equal(b[1], b[2])      # the mask changes over time
+
+def test_steps_takes_one_frame_and_a_positive_whole_number():
+    net = nn.Sequential(nn.Linear(4, 2), Leaky(beta=0.9, init_hidden=True))
+    for bad in (0, -3, 2.5, True, "5", torch.tensor(4)):
+        with pytest.raises(ValueError, match="steps must be a whole number of time steps >= 1"): sequence(net, torch.rand(3, 4), steps=bad)
+    with pytest.raises(TypeError, match=re.escape("x_seq must be one frame: a tensor shaped (B, ...)")): sequence(net, [[0.1] * 4], steps=3)
+    with pytest.raises(TypeError, match="floating-point"): sequence(net, torch.ones(3, 4, dtype=torch.long), steps=3)
+    assert sequence(net, torch.rand(3, 4), steps=1).shape == (1, 3, 2)
+
 def test_mlp_with_stepped_layers_and_nesting():
     "BatchNorm in training mode and Dropout are stepped (same numbers as the loop); nested Sequentials are flattened."
     def net():
@@ -332,6 +387,17 @@ def test_sequence_on_a_neuron_and_on_any_module():
     torch.manual_seed(0); c1 = Custom()
     torch.manual_seed(0); c2 = Custom()
     assert_close(sequence(c1, x), step_loop(c2, x))
+
+def test_gradient_into_a_channels_last_layer_is_channels_last():
+    "A folded layer's channels-last output passes its gradient back channels-last (the pooling/conv backward then copies nothing); values unchanged."
+    from snnedu.sequence import _GradChannelsLast, _channels_last
+    y = torch.randn(6, 4, 3, 3).contiguous(memory_format=torch.channels_last).requires_grad_()
+    z = _GradChannelsLast.apply(y)
+    assert torch.equal(z, y) and _channels_last(z)
+    g = torch.randn(6, 4, 3, 3)                                  # a plain (contiguous) gradient from the layer after
+    z.backward(g)
+    assert torch.equal(y.grad, g) and _channels_last(y.grad)
+    assert not _channels_last(torch.randn(6, 4, 3, 3)) and not _channels_last(torch.randn(6, 1, 1, 1))
 
 def test_time_folding_rules():
     from snnedu.sequence import _time_foldable

@@ -20,7 +20,10 @@ hits all of them), after warm-up; the table shows the median over rounds. Cases:
   with the input requiring grad (as it does inside a network);
 * peak memory of that forward+backward at T=100, each implementation in a fresh process
   (peak RSS minus RSS before the run, read from /proc/self/status after resetting the peak);
-* snnTorch's quickstart conv net (Conv2d(1,12,5)-MaxPool2d(2)-Leaky-Conv2d(12,64,5)-MaxPool2d(2)
+* the seed README's conv net (Conv2d(1,8,5)-MaxPool2d(2)-Leaky-Conv2d(8,16,5)-MaxPool2d(2)-Leaky-Flatten
+  -Linear(256,10)-Leaky(output=True), the rest as below), the issue's workload: forward only (no_grad) and
+  the training step;
+* a WIDE variant, snnTorch's quickstart conv net (Conv2d(1,12,5)-MaxPool2d(2)-Leaky-Conv2d(12,64,5)-MaxPool2d(2)
   -Leaky-Flatten-Linear(1024,10)-Leaky(output=True), beta=0.5, fast_sigmoid(25)), T=25, B=128,
   a static image fed at every step, rate cross-entropy loss, one Adam step (SpikingJelly has no fast
   sigmoid surrogate: its rows use its Sigmoid; its input is the image repeated along time, as its tutorials do).
@@ -163,14 +166,18 @@ def lif_input(T, seed=0):
     return (torch.randn(T, B, N, generator=g) * 0.5 + 0.3).requires_grad_()
 
 # ---------------------------------------------------------------------------------------------
-# The quickstart conv net. Each factory returns `run(data, targets)`: one Adam training step.
+# The quickstart conv net, at two widths: WIDE (12/64 channels) and the seed README's own (8/16 channels).
+# Each factory `f(widths, train)` returns `run(data, targets)`: one Adam training step (`train=True`) or
+# the forward pass alone under `torch.no_grad()` (`train=False`).
 
 CONV_T = 25
+WIDE, SEED = (12, 64), (8, 16)
 
-def _convnet(Leaky, spike_grad, **kw):
-    return nn.Sequential(nn.Conv2d(1, 12, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
-                         nn.Conv2d(12, 64, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
-                         nn.Flatten(), nn.Linear(64 * 4 * 4, 10),
+def _convnet(Leaky, spike_grad, widths=WIDE, **kw):
+    c1, c2 = widths
+    return nn.Sequential(nn.Conv2d(1, c1, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
+                         nn.Conv2d(c1, c2, 5), nn.MaxPool2d(2), Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, **kw),
+                         nn.Flatten(), nn.Linear(c2 * 4 * 4, 10),
                          Leaky(beta=0.5, spike_grad=spike_grad, init_hidden=True, output=True, **kw))
 
 def _rate_ce(spk_seq, targets):
@@ -185,40 +192,46 @@ def _train_step(net, opt, forward, data, targets):
     opt.step()
     return loss
 
+def _runner(net, forward, train):
+    "`run(data, targets)`: one Adam step through `forward`, or (train=False) `forward` alone without a graph."
+    if not train:
+        def infer(data, targets):
+            with torch.no_grad(): return forward(data)
+        return infer
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    return lambda data, targets: _train_step(net, opt, forward, data, targets)
+
 def _reset_all(net):
     for m in net.modules():
         if hasattr(m, 'reset_mem') and m is not net: m.reset_mem()
 
-def conv_snnedu_step():
+def conv_snnedu_step(widths=WIDE, train=True):
     sn, why = snnedu_parts()
     if sn is None: return None, why
     torch.manual_seed(0)
-    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25), widths)
     def forward(data):
         _reset_all(net)
         return torch.stack([net(data)[0] for _ in range(CONV_T)])
-    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+    return _runner(net, forward, train), None
 
-def conv_snnedu_sequence():
+def conv_snnedu_sequence(widths=WIDE, train=True):
     sn, why = snnedu_parts(need_sequence=True)
     if sn is None: return None, why
     torch.manual_seed(0)
-    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    net = _convnet(sn['Leaky'], sn['surrogate'].fast_sigmoid(slope=25), widths)
     def forward(data):
         _reset_all(net)
-        out = sn['sequence'](net, data.expand(CONV_T, *data.shape))  # static image: a stride-0 time axis
+        out = sn['sequence'](net, data, steps=CONV_T)  # static image: one frame, fed at every step
         return out[0] if isinstance(out, tuple) else out
-    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+    return _runner(net, forward, train), None
 
-def conv_snntorch_step():
+def conv_snntorch_step(widths=WIDE, train=True):
     snntorch, why = _try_import('snntorch')
     if snntorch is None: return None, why
     from snntorch import surrogate, utils
     torch.manual_seed(0)
-    net = _convnet(snntorch.Leaky, surrogate.fast_sigmoid(slope=25))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    net = _convnet(snntorch.Leaky, surrogate.fast_sigmoid(slope=25), widths)
     def forward(data):  # the quickstart's forward_pass
         utils.reset(net)
         spk_rec = []
@@ -226,34 +239,37 @@ def conv_snntorch_step():
             spk_out, mem_out = net(data)
             spk_rec.append(spk_out)
         return torch.stack(spk_rec)
-    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+    return _runner(net, forward, train), None
 
-def conv_spikingjelly():
+def conv_spikingjelly(widths=WIDE, train=True):
     sj, why = sj_parts()
     if sj is None: return None, why
     L, nrn, sg = sj['layer'], sj['neuron'], sj['surrogate']
     torch.manual_seed(0)
     lif = lambda: nrn.LIFNode(tau=2.0, decay_input=False, v_reset=None, surrogate_function=sg.Sigmoid(alpha=4.0),
                               detach_reset=True, step_mode='m')
-    net = nn.Sequential(L.Conv2d(1, 12, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
-                        L.Conv2d(12, 64, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
-                        L.Flatten(step_mode='m'), L.Linear(64 * 4 * 4, 10, step_mode='m'), lif())
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    c1, c2 = widths
+    net = nn.Sequential(L.Conv2d(1, c1, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
+                        L.Conv2d(c1, c2, 5, step_mode='m'), L.MaxPool2d(2, step_mode='m'), lif(),
+                        L.Flatten(step_mode='m'), L.Linear(c2 * 4 * 4, 10, step_mode='m'), lif())
     def forward(data):  # SpikingJelly's tutorials repeat the static image along time
         sj['functional'].reset_net(net)
         return net(data.unsqueeze(0).repeat(CONV_T, 1, 1, 1, 1))
-    return (lambda data, targets: _train_step(net, opt, forward, data, targets)), None
+    return _runner(net, forward, train), None
 
-def conv_floor():
-    "Not an implementation: only the two convolutions' forward+backward, time folded, channels-last (what sequence does)."
+def conv_floor(widths=WIDE, train=True):
+    """Not an implementation: only the two convolutions, time folded, channels-last (what sequence does);
+    forward+backward (`train`) or forward alone."""
     torch.manual_seed(0)
-    c1, c2 = nn.Conv2d(1, 12, 5), nn.Conv2d(12, 64, 5)
-    s1 = (torch.rand(CONV_T * B, 12, 12, 12) > 0.8).float().contiguous(memory_format=torch.channels_last).requires_grad_()
+    (w1, w2) = widths
+    c1, c2 = nn.Conv2d(1, w1, 5), nn.Conv2d(w1, w2, 5)
+    s1 = (torch.rand(CONV_T * B, w1, 12, 12) > 0.8).float().contiguous(memory_format=torch.channels_last).requires_grad_(train)
     def run(data, targets):
         s1.grad = None
-        y1 = c1(data)                                                  # static input: once
-        y2 = c2(s1)                                                    # layer-1 spikes, all steps at once
-        (y1.sum() + y2.sum()).backward()
+        with torch.set_grad_enabled(train):
+            y1 = c1(data)                                              # static input: once
+            y2 = c2(s1)                                                # layer-1 spikes, all steps at once
+            if train: (y1.sum() + y2.sum()).backward()
     return run, None
 
 CONV_IMPLS = {
@@ -295,14 +311,19 @@ def lif_cases(threads, rounds, Ts):
             rows.append((case, threads, res, {k: why for k, (run, why) in made.items() if run is None}))
     return rows
 
-def conv_case(threads, rounds):
+def conv_case(threads, rounds, widths=WIDE, modes=(True,)):
+    "The conv net at `widths` (WIDE or SEED): a training step and/or (`modes` holding False) forward only."
     g = torch.Generator().manual_seed(0)
     data, targets = torch.rand(B, 1, 28, 28, generator=g), torch.randint(0, 10, (B,), generator=g)
-    made = {k: f() for k, f in CONV_IMPLS.items()}
-    ok = {k: run for k, (run, why) in made.items() if run is not None}
-    res = time_interleaved({k: (lambda r=r: r(data, targets)) for k, r in ok.items()}, rounds)
-    return [(f"quickstart convnet T={CONV_T} Adam step", threads, res,
-             {k: why for k, (run, why) in made.items() if run is None})]
+    name = 'seed convnet' if widths == SEED else 'quickstart convnet'
+    rows = []
+    for train in modes:
+        made = {k: f(widths, train) for k, f in CONV_IMPLS.items()}
+        ok = {k: run for k, (run, why) in made.items() if run is not None}
+        res = time_interleaved({k: (lambda r=r: r(data, targets)) for k, r in ok.items()}, rounds)
+        rows.append((f"{name} {widths[0]}/{widths[1]} T={CONV_T} {'Adam' if train else 'fwd'}", threads, res,
+                     {k: why for k, (run, why) in made.items() if run is None}))
+    return rows
 
 # ---------------------------------------------------------------------------------------------
 # Peak memory, each implementation in a fresh process.
@@ -374,7 +395,7 @@ def main():
     p.add_argument('--rounds', type=int, default=7)
     p.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     p.add_argument('--T', type=int, nargs='+', default=[25, 100])
-    p.add_argument('--skip', nargs='*', default=[], choices=['lif', 'memory', 'conv'])
+    p.add_argument('--skip', nargs='*', default=[], choices=['lif', 'memory', 'conv', 'seed'])
     p.add_argument('--memory-child', default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.memory_child: return memory_child(a.memory_child, a.T[0])
@@ -385,6 +406,7 @@ def main():
         torch.set_num_threads(threads)
         if 'lif' not in a.skip: rows += lif_cases(threads, a.rounds, a.T)
         if 'conv' not in a.skip: rows += conv_case(threads, max(3, a.rounds // 2))
+        if 'seed' not in a.skip: rows += conv_case(threads, a.rounds, SEED, modes=(False, True))
     print_table(rows)
     if 'memory' not in a.skip: print_memory(max(a.T), *memory_case(max(a.T)))
     print(f"\nload average at the end: {os.getloadavg()}")
