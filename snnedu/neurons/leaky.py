@@ -27,7 +27,7 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
 from .scan import (block_size, compiled, compiled_step, flat_param, flat_strided, numba_applies,
-                                  numba_surrogate, numba_threads, prange, surrogate_grad, broadcast_sequence, fires_by_heaviside, first_order_saved, last_adjoint, spike_backward,
+                                  numba_surrogate, numba_threads, prange, row, surrogate_grad, broadcast_sequence, fires_by_heaviside, first_order_saved, last_adjoint, spike_backward,
                                  spike_backward_into, sum_to_shape)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #00db5eda
@@ -150,71 +150,75 @@ class LeakySequence(torch.autograd.Function):
 # %% ../../nbs/02_neurons.leaky.ipynb #841f0df3
 @compiled_step
 def _leaky_update(mem, reset, x, decay, threshold, mech, one):
-    "U[t] from U[t-1], R[t] and X[t], in `_leaky_forward_inplace`'s order: 0 subtract, 1 zero, 2 none."
+    "U[t] from U[t-1], R[t] and X[t], in `_leaky_forward_inplace`'s order; `mech`: 0 subtract, 1 zero, 2 none."
     if mech == 1: return (one - reset) * mem * decay + x
     new = decay * mem + x
     return new - reset * threshold if mech == 0 else new
 
+@compiled_step
+def _leaky_forward_block(mem, x, decay, threshold, g, spk, mech, one):
+    "One step for a block of neurons, in place: `mem` U[t-1] -> U[t], `spk` <- g·H(U[t] - θ); R[t] = H(U[t-1] - θ) is the previous spike."
+    zero = one - one
+    for j in range(mem.shape[0]):
+        m, th = mem[j], threshold[j]
+        u = _leaky_update(m, one if m > th else zero, x[j], decay[j], th, mech, one)
+        spk[j] = (one if u > th else zero) * g[j]
+        mem[j] = u
+
 @compiled
-def _leaky_forward_kernel(x, xst, xsi, mem0, decay, threshold, g, spk, mem_seq, mem_last, T, mech, record, bs, one):
-    "The forward over all T steps, block of `bs` neurons by block (in parallel); `spk`, `mem_seq` (if `record`) are (T·M,) C-order."
+def _leaky_forward_kernel(x, xst, xsi, mem0, decay, threshold, g, spk, mem_seq, mem_last, T, record, bs, mech, one):
+    "All T steps, block of `bs` neurons by block, blocks in parallel. `spk`, `mem_seq` (if `record`): (T·M,) in C order."
     M = mem0.shape[0]
     for b in prange((M + bs - 1) // bs):
         lo, hi = b * bs, min(b * bs + bs, M)
-        mem, reset = mem0[lo:hi].copy(), np.zeros(hi - lo, mem0.dtype)
-        for j in range(hi - lo):
-            if mem[j] > threshold[lo + j]: reset[j] = one                             # R[1]
+        mem, spare = mem0[lo:hi].copy(), np.empty(hi - lo, mem0.dtype)
         for t in range(T):
-            for j in range(hi - lo):
-                i = lo + j
-                u = _leaky_update(mem[j], reset[j], x[t * xst + i * xsi], decay[i], threshold[i], mech, one)
-                fired = one if u > threshold[i] else one - one                     # H(U - θ)
-                spk[t * M + i] = fired * g[i]
-                if record: mem_seq[t * M + i] = u
-                mem[j], reset[j] = u, fired
+            _leaky_forward_block(mem, row(x, xst, xsi, t, lo, hi, spare), decay[lo:hi], threshold[lo:hi], g[lo:hi],
+                                 spk[t * M + lo:t * M + hi], mech, one)
+            if record: mem_seq[t * M + lo:t * M + hi] = mem
         mem_last[lo:hi] = mem
 
+@compiled_step
+def _leaky_adjoint_block(lam, prev, cur, gs, gm, decay, threshold, g, mu, acc_beta, acc_thr, need_params, mech, kind, p, q, one):
+    """One reverse step for a block, in place: `mu` <- μ_t (= ∂L/∂X[t]), `lam` λ_t -> λ_{t-1}, and (`need_params`) the
+    β and θ sums. Each loop writes one array, so that it compiles to vector instructions."""
+    zero, n = one - one, lam.shape[0]
+    for j in range(n):                                                                    # μ_t = λ_t + σ'·g·S̄
+        mu[j] = surrogate_grad(kind, cur[j] - threshold[j], gs[j] * g[j], p, q, one) + lam[j]
+    if need_params:
+        for j in range(n):
+            acc_thr[j] -= surrogate_grad(kind, cur[j] - threshold[j], gs[j] * g[j], p, q, one)
+            if mech == 0: acc_thr[j] -= (one if prev[j] > threshold[j] else zero) * mu[j]      # R[t]·μ_t
+        for j in range(n):
+            acc_beta[j] += mu[j] * (one - (one if prev[j] > threshold[j] else zero) if mech == 1 else one) * prev[j]
+    for j in range(n):                                                                    # λ_{t-1}
+        keep = one - (one if prev[j] > threshold[j] else zero) if mech == 1 else one
+        lam[j] = mu[j] * decay[j] * keep + gm[j]
+
 @compiled
-def _leaky_backward_kernel(x, xst, xsi, mem0, decay, threshold, g, gs, gs_st, gs_si, gm, gm_st, gm_si, lam0,
-                           grad_x, grad_mem0, acc_beta, acc_thr, T, mech, flags, kind, p, q, bs, one):
-    """The adjoint recursion (see above), block by block: each block first recomputes its membranes U[0..T] into a
-    small (T+1, bs) history, then runs t = T-1 … 0. `flags`: has ∂L/∂S, has ∂L/∂U-sequence, need x, β, θ gradients."""
+def _leaky_backward_kernel(x, xst, xsi, gs, gs_st, gs_si, gm, gm_st, gm_si, mem0, decay, threshold, g, lam0, grad_x,
+                           grad_mem0, acc_beta, acc_thr, T, need_x, need_params, bs, mech, kind, p, q, one):
+    """The adjoint recurrence, block by block: a block first recomputes its membranes U[0..T] (the forward's arithmetic)
+    into a (T+1, bs) history that stays in cache, then runs t = T-1 … 0. A gradient autograd did not send is a
+    `flat_strided` zero (`si = 0`). `need_x`: write ∂L/∂X; `need_params`: the ∂L/∂β and ∂L/∂θ sums."""
     M = mem0.shape[0]
-    has_gs, has_gm, need_x, need_beta, need_thr = flags[0], flags[1], flags[2], flags[3], flags[4]
     for b in prange((M + bs - 1) // bs):
         lo, hi = b * bs, min(b * bs + bs, M)
         n = hi - lo
-        hist = np.empty((T + 1, n), mem0.dtype)
+        d, th, gg = decay[lo:hi], threshold[lo:hi], g[lo:hi]
+        hist, spare, spare_gm, spare_x = (np.empty((T + 1, n), mem0.dtype), np.empty(n, mem0.dtype),
+                                          np.zeros(n, mem0.dtype), np.empty(n, mem0.dtype))
         hist[0] = mem0[lo:hi]
-        reset = np.zeros(n, mem0.dtype)
-        for j in range(n):
-            if hist[0, j] > threshold[lo + j]: reset[j] = one
-        for t in range(T):                                                          # recompute, as the forward did
-            for j in range(n):
-                i = lo + j
-                u = _leaky_update(hist[t, j], reset[j], x[t * xst + i * xsi], decay[i], threshold[i], mech, one)
-                hist[t + 1, j] = u
-                reset[j] = one if u > threshold[i] else one - one
-        lam = lam0[lo:hi].copy()
-        ab, at = np.zeros(n, mem0.dtype), np.zeros(n, mem0.dtype)
+        for t in range(T):
+            hist[t + 1] = hist[t]
+            _leaky_forward_block(hist[t + 1], row(x, xst, xsi, t, lo, hi, spare), d, th, gg, spare_x, mech, one)
+        lam, ab, at = lam0[lo:hi].copy(), np.zeros(n, mem0.dtype), np.zeros(n, mem0.dtype)
         for t in range(T - 1, -1, -1):
-            for j in range(n):
-                i = lo + j
-                prev, th = hist[t, j], threshold[i]
-                if has_gs:
-                    mu = surrogate_grad(kind, hist[t + 1, j] - th, gs[t * gs_st + i * gs_si] * g[i], p, q, one)   # σ'·g·S̄
-                    if need_thr: at[j] -= mu
-                    mu = mu + lam[j]                                                # μ_t
-                else: mu = lam[j]
-                if need_x: grad_x[t * M + i] = mu
-                r = one if prev > th else one - one                                 # R[t]
-                if need_thr and mech == 0: at[j] -= r * mu
-                keep = mu if mech != 1 else mu * (one - r)
-                if need_beta: ab[j] += keep * prev
-                new = mu * decay[i]
-                if mech == 1: new = new * (one - r)
-                if has_gm and t > 0: new = new + gm[(t - 1) * gm_st + i * gm_si]     # λ_{t-1}
-                lam[j] = new
+            if t == 0: spare_gm[:] = 0                                                    # nothing arrives before U[0]
+            gm_t = row(gm, gm_st, gm_si, t - 1, lo, hi, spare_gm) if t > 0 else spare_gm
+            _leaky_adjoint_block(lam, hist[t], hist[t + 1], row(gs, gs_st, gs_si, t, lo, hi, spare), gm_t, d, th, gg,
+                                 grad_x[t * M + lo:t * M + hi] if need_x else spare_x, ab, at, need_params, mech, kind, p,
+                                 q, one)
         grad_mem0[lo:hi] = lam
         acc_beta[lo:hi] = ab
         acc_thr[lo:hi] = at
@@ -222,46 +226,41 @@ def _leaky_backward_kernel(x, xst, xsi, mem0, decay, threshold, g, gs, gs_st, gs
 
 # %% ../../nbs/02_neurons.leaky.ipynb #d29a86e3
 def _flat_grad(grad, T, M, like):
-    "An incoming gradient as `flat_strided` buffers, or a 1-element placeholder when autograd sent None."
-    return flat_strided(grad, T, M) if grad is not None else (np.zeros(1, like.dtype), 0, 0)
+    "An incoming gradient as `flat_strided` buffers; None (autograd sent nothing) as a broadcast zero."
+    return flat_strided(grad, T, M) if grad is not None else (np.zeros(1, like.dtype), 0, 0)   # a zero at every (t, i)
 
 class LeakyNumba(torch.autograd.Function):
-    "`LeakySequence` (reset_delay=True, a surrogate `numba_surrogate` knows, constant graded factor) with both time loops compiled. Saves only the input, the initial state and the parameters."
+    "`LeakySequence` with both time loops compiled (reset_delay=True, a surrogate `numba_surrogate` knows, a constant graded factor). Saves only the input, the initial state and the parameters."
     @staticmethod
     def forward(ctx, x_seq, mem, decay, threshold, g, spike_fn, reset_mechanism, record=True):
-        T, shape = x_seq.shape[0], mem.shape
-        M, dt = mem.numel(), x_seq.dtype
-        spk_seq = torch.empty((T, *shape), dtype=dt)
-        mem_seq = torch.empty((T, *shape), dtype=dt) if record else torch.empty(0, dtype=dt)
-        mem_last = torch.empty(shape, dtype=dt)
-        x, xst, xsi = flat_strided(x_seq, T, M)
-        mech, one = RESET_MECHANISMS.index(reset_mechanism), np.ones(1, x.dtype)[0]
+        T, shape, M, dt = x_seq.shape[0], mem.shape, mem.numel(), x_seq.dtype
+        spk_seq, mem_last = torch.empty((T, *shape), dtype=dt), torch.empty(shape, dtype=dt)
+        mem_seq = torch.empty((T, *shape) if record else (0,), dtype=dt)
+        x = flat_strided(x_seq, T, M)
+        mech, one = RESET_MECHANISMS.index(reset_mechanism), x[0].dtype.type(1)
         numba_threads()
-        _leaky_forward_kernel(x, xst, xsi, flat_param(mem, shape), flat_param(decay, shape), flat_param(threshold, shape),
-                              flat_param(g, shape), spk_seq.view(-1).numpy(), mem_seq.view(-1).numpy(),
-                              mem_last.view(-1).numpy(), T, mech, record, block_size(1, x.itemsize), one)
+        _leaky_forward_kernel(*x, *(flat_param(v, shape) for v in (mem, decay, threshold, g)), spk_seq.view(-1).numpy(),
+                              mem_seq.view(-1).numpy(), mem_last.view(-1).numpy(), T, record, block_size(1, dt.itemsize), mech, one)
         if any(ctx.needs_input_grad[:4]): ctx.save_for_backward(x_seq, mem, decay, threshold, g)
         ctx.spike_fn, ctx.mech, ctx.one = spike_fn, mech, one
-        ctx.set_materialize_grads(False)
+        ctx.set_materialize_grads(False)                     # an unused output sends None, not a tensor of zeros
         return (spk_seq, mem_last, mem_seq) if record else (spk_seq, mem_last)
 
     @staticmethod
     def backward(ctx, grad_spk, grad_last, grad_mem=None):
         x_seq, mem, decay, threshold, g = first_order_saved(ctx, "Leaky")
-        T, shape, M = x_seq.shape[0], mem.shape, mem.numel()
+        T, shape, M, dt = x_seq.shape[0], mem.shape, mem.numel(), x_seq.dtype
         need_x, _, need_beta, need_thr = ctx.needs_input_grad[:4]
-        lam0 = last_adjoint(grad_last, grad_mem, mem)
-        grad_x = torch.empty((T, *shape) if need_x else (0,), dtype=x_seq.dtype)
-        grad_mem0, acc_beta, acc_thr = (torch.empty(shape, dtype=x_seq.dtype) for _ in range(3))
+        grad_x = torch.empty((T, *shape) if need_x else (0,), dtype=dt)
+        grad_mem0, acc_beta, acc_thr = (torch.empty(shape, dtype=dt) for _ in range(3))
         kind, p, q = numba_surrogate(ctx.spike_fn)
-        x, xst, xsi = flat_strided(x_seq, T, M)
-        gs, gm = _flat_grad(grad_spk, T, M, x), _flat_grad(grad_mem, T, M, x)
-        flags = np.array([grad_spk is not None, grad_mem is not None, need_x, need_beta, need_thr])
+        x = flat_strided(x_seq, T, M)
         numba_threads()
-        _leaky_backward_kernel(x, xst, xsi, flat_param(mem, shape), flat_param(decay, shape), flat_param(threshold, shape),
-                               flat_param(g, shape), *gs, *gm, flat_param(lam0, shape), grad_x.view(-1).numpy(),
-                               grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(), acc_thr.view(-1).numpy(), T, ctx.mech,
-                               flags, kind, *np.array([p, q], x.dtype), block_size(T, x.itemsize), ctx.one)
+        _leaky_backward_kernel(*x, *_flat_grad(grad_spk, T, M, x[0]), *_flat_grad(grad_mem, T, M, x[0]),
+                               *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
+                               grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
+                               acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),
+                               ctx.one.dtype.type(q), ctx.one)
         return (grad_x if need_x else None, grad_mem0, sum_to_shape(acc_beta, decay) if need_beta else None,
                 sum_to_shape(acc_thr, threshold) if need_thr else None, None, None, None, None)
 

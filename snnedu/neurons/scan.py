@@ -6,7 +6,7 @@
 __all__ = ['SECOND_ORDER_MESSAGE', 'FREED_MESSAGE', 'use_numba', 'compiled', 'compiled_step', 'prange', 'NUMBA_SURROGATES',
            'spike_backward', 'fires_by_heaviside', 'spike_backward_into', 'first_order_saved', 'sum_to_shape',
            'last_adjoint', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate', 'surrogate_grad',
-           'numba_applies', 'flat_strided', 'flat_param', 'block_size', 'numba_threads']
+           'numba_applies', 'flat_strided', 'row', 'flat_param', 'block_size', 'numba_threads']
 
 # %% ../../nbs/01a_neurons.scan.ipynb #488a7438
 import math
@@ -192,14 +192,22 @@ def numba_applies(spike_fn, *tensors):
     return dtype in (torch.float32, torch.float64) and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
 
 def flat_strided(t, T, M):
-    """`t` (T, ...) seen as `(buffer, st, si)`: a 1-D NumPy view of its memory with element (t, i) at `buffer[t*st + i*si]`
-    (no copy for a contiguous, time-expanded or fully broadcast tensor; one copy where the neuron dimensions do not flatten)."""
+    """`t` (T, ...) as `(buffer, st, si)`: a 1-D NumPy view of its memory, element (t, i) of its (T, M) form at
+    `buffer[t*st + i*si]` with `si` 0 or 1. No copy for a contiguous, a time-expanded (`st = 0`) or a fully broadcast
+    (`si = 0`) tensor; a contiguous copy otherwise."""
     t = t.detach()
     try: v = t.view(T, M)
     except RuntimeError: v = t.reshape(T, M)
-    st, si = v.stride() if v.numel() else (0, 0)
-    extent = 1 + (T - 1) * st + (M - 1) * si
-    return v.as_strided((extent,), (1,)).numpy(), st, si
+    if M > 1 and v.stride(1) > 1: v = v.contiguous()
+    st, si = v.stride() if M > 1 else (v.stride(0), 1)
+    return v.as_strided((1 + (T - 1) * st + (M - 1) * si,), (1,)).numpy(), st, si
+
+@compiled_step
+def row(buf, st, si, t, lo, hi, spare):
+    "Step `t`, neurons `lo:hi`, of a `flat_strided` sequence: a view of it (`si = 1`), or `spare` filled with its one number (`si = 0`)."
+    if si == 1: return buf[t * st + lo:t * st + hi]
+    spare[:] = buf[t * st]
+    return spare
 
 def flat_param(p, shape):
     "A parameter (or state) broadcast to `shape`, as a contiguous 1-D NumPy array (its own copy)."
