@@ -26,7 +26,7 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
     return spk, mem
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
-from .scan import (block_size, compiled, compiled_step, flat_param, flat_strided, numba_applies,
+from .scan import (block_size, compiled, compiled_step, flat_grad, flat_param, flat_strided, numba_applies,
                                   numba_surrogate, numba_threads, prange, row, surrogate_grad, broadcast_sequence, fires_by_heaviside, first_order_saved, last_adjoint, spike_backward,
                                  spike_backward_into, sum_to_shape)
 
@@ -225,10 +225,6 @@ def _leaky_backward_kernel(x, xst, xsi, gs, gs_st, gs_si, gm, gm_st, gm_si, mem0
 
 
 # %% ../../nbs/02_neurons.leaky.ipynb #d29a86e3
-def _flat_grad(grad, T, M, like):
-    "An incoming gradient as `flat_strided` buffers; None (autograd sent nothing) as a broadcast zero."
-    return flat_strided(grad, T, M) if grad is not None else (np.zeros(1, like.dtype), 0, 0)   # a zero at every (t, i)
-
 class LeakyNumba(torch.autograd.Function):
     "`LeakySequence` with both time loops compiled (reset_delay=True, a surrogate `numba_surrogate` knows, a constant graded factor). Saves only the input, the initial state and the parameters."
     @staticmethod
@@ -256,7 +252,7 @@ class LeakyNumba(torch.autograd.Function):
         kind, p, q = numba_surrogate(ctx.spike_fn)
         x = flat_strided(x_seq, T, M)
         numba_threads()
-        _leaky_backward_kernel(*x, *_flat_grad(grad_spk, T, M, x[0]), *_flat_grad(grad_mem, T, M, x[0]),
+        _leaky_backward_kernel(*x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_mem, T, M, x[0]),
                                *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
                                grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
                                acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),

@@ -6,11 +6,12 @@
 __all__ = ['SECOND_ORDER_MESSAGE', 'FREED_MESSAGE', 'use_numba', 'compiled', 'compiled_step', 'prange', 'NUMBA_SURROGATES',
            'spike_backward', 'fires_by_heaviside', 'spike_backward_into', 'first_order_saved', 'sum_to_shape',
            'last_adjoint', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate', 'surrogate_grad',
-           'numba_applies', 'flat_strided', 'row', 'flat_param', 'block_size', 'numba_threads']
+           'numba_applies', 'flat_strided', 'row', 'flat_grad', 'flat_param', 'block_size', 'numba_threads']
 
 # %% ../../nbs/01a_neurons.scan.ipynb #488a7438
 import math
 
+import numpy as np
 import torch
 
 from ..surrogate import ATan, CustomSurrogate, FastSigmoid, SurrogateSpike, heaviside_step
@@ -208,6 +209,10 @@ def row(buf, st, si, t, lo, hi, spare):
     if si == 1: return buf[t * st + lo:t * st + hi]
     spare[:] = buf[t * st]
     return spare
+
+def flat_grad(grad, T, M, like):
+    "An incoming gradient as `flat_strided` buffers; None (autograd sent nothing) as a broadcast zero, in the dtype of NumPy array `like`."
+    return flat_strided(grad, T, M) if grad is not None else (np.zeros(1, like.dtype), 0, 0)
 
 def flat_param(p, shape):
     "A parameter (or state) broadcast to `shape`, as a contiguous 1-D NumPy array (its own copy)."
