@@ -1,5 +1,5 @@
-"""The optional numba kernels of `Leaky`'s fused path (`LeakyNumba`) against the pure-PyTorch fused path
-(`LeakySequence`): the same spikes and membranes bit for bit, the same gradients (input, initial membrane, beta,
+"""The optional numba kernels of the fused paths of `Leaky` (`LeakyNumba`) and `Synaptic` (`SynapticNumba`) against
+the pure-PyTorch fused paths (`LeakySequence`, `SynapticSequence`): the same spikes and membranes bit for bit, the same gradients (input, initial membrane, beta,
 threshold, and those arriving through the recorded membrane sequence), over reset mechanisms, surrogates, parameter
 shapes, dtypes, odd shapes, T = 1 and strided inputs; gradcheck in float64; and the PyTorch path taken wherever the
 kernels do not apply (numba missing, `use_numba = False`, float16/bfloat16, an unknown surrogate, `reset_delay=False`,
@@ -233,3 +233,85 @@ def test_second_order_gradients_raise_the_same_clear_error():
     assert node(spk) == "LeakyNumba"
     with pytest.raises(RuntimeError, match="second-order gradients.*fused=False"):
         torch.autograd.grad((spk + mem).sum(), x, create_graph=True)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Synaptic: the same kernels' helpers, its own recurrence (SynapticNumba against SynapticSequence).
+
+from snnedu.neurons import Synaptic  # noqa: E402
+from snnedu.neurons.synaptic import synaptic_sequence  # noqa: E402
+
+def synaptic_paths(torch_path, T=14, shape=(3, 5), dtype=torch.float32, mech="subtract", per_neuron=True, seed=0,
+                   spike_fn=surrogate.atan(), x_view=lambda x: x):
+    "Per path: (node, spk, syn_seq, mem_seq, grads of x, syn0, mem0, alpha, beta, thr) of a loss reaching every output."
+    x, mem0, beta, thr = inputs(T=T, shape=shape, dtype=dtype, seed=seed, per_neuron=per_neuron)
+    g = torch.Generator().manual_seed(seed + 1)
+    alpha = (torch.rand(shape[-1], generator=g, dtype=torch.float64) if per_neuron else torch.tensor(0.7, dtype=torch.float64))
+    alpha = alpha.to(dtype).requires_grad_()
+    syn0 = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+    one = torch.tensor(1.0, dtype=dtype)
+    outs = []
+    for compiled in (True, False):
+        torch_path(compiled)
+        spk, _, (syn, mem) = synaptic_sequence(x_view(x), syn0, mem0, alpha, beta, thr, spike_fn, mech,
+                                               graded_spikes_factor=one)
+        loss = (spk * torch.linspace(-1, 1, shape[-1], dtype=dtype)).sum() + (syn * 0.3).pow(2).sum() + mem.pow(2).sum()
+        outs.append((node(spk), spk, syn, mem, *torch.autograd.grad(loss, [x, syn0, mem0, alpha, beta, thr])))
+    return outs
+
+def check_synaptic(outs):
+    (n_c, *compiled), (n_t, *torch_) = outs
+    assert (n_c, n_t) == ("SynapticNumba", "SynapticSequence")
+    for a, b in zip(compiled[:3], torch_[:3]): assert torch.equal(a, b)
+    for a, b in zip(compiled[3:], torch_[3:]): assert_close(a, b)
+
+@needs_numba
+@pytest.mark.parametrize("mech", MECHS)
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+@pytest.mark.parametrize("per_neuron", (True, False))
+@pytest.mark.parametrize("sg", ("atan", "fast_sigmoid_25"))
+def test_synaptic_compiled_equals_torch_path(torch_path, mech, dtype, per_neuron, sg):
+    check_synaptic(synaptic_paths(torch_path, dtype=dtype, mech=mech, per_neuron=per_neuron, spike_fn=SURROGATES[sg]))
+
+@needs_numba
+@pytest.mark.parametrize("T, shape", [(1, (1,)), (1, (2, 3)), (6, (2, 3, 4)), (30, (3, 333))])
+def test_synaptic_odd_shapes_one_step_and_many_blocks(torch_path, T, shape):
+    check_synaptic(synaptic_paths(torch_path, T=T, shape=shape, per_neuron=False, mech="zero"))
+
+@needs_numba
+def test_synaptic_time_expanded_input(torch_path):
+    check_synaptic(synaptic_paths(torch_path, x_view=lambda x: x[:1].expand(x.shape)))
+
+@needs_numba
+@pytest.mark.parametrize("mech", MECHS)
+def test_synaptic_gradcheck_float64(mech):
+    x, mem0, beta, thr = inputs(T=5, shape=(2, 3), dtype=torch.float64, seed=5)
+    alpha, syn0 = torch.rand(3, dtype=torch.float64, requires_grad=True), torch.rand(2, 3, dtype=torch.float64, requires_grad=True)
+    def f(x, syn0, mem0, alpha, beta, thr):
+        spk, _, (syn, mem) = synaptic_sequence(x, syn0, mem0, alpha, beta, thr, reset_mechanism=mech,
+                                               graded_spikes_factor=torch.tensor(1.0, dtype=torch.float64))
+        assert node(spk) == "SynapticNumba"
+        return syn, mem                                                                # smooth away from θ (see Leaky's)
+    assert torch.autograd.gradcheck(f, (x, syn0, mem0, alpha, beta, thr), atol=1e-6)
+
+@needs_numba
+def test_synaptic_module_uses_the_kernels(torch_path):
+    x, _, _, _ = inputs(T=10, shape=(2, 4))
+    res = []
+    for compiled in (True, False):
+        torch_path(compiled)
+        neuron = Synaptic(alpha=0.8, beta=0.7, learn_alpha=True)
+        spk, syn, mem = neuron.sequence(x)
+        assert node(spk) == ("SynapticNumba" if compiled else "SynapticSequence")
+        res.append((spk, syn, mem, neuron.mem, *torch.autograd.grad((spk + mem).sum(), [x, neuron.alpha])))
+    for a, b in zip(*res): assert_close(a, b)
+
+@pytest.mark.parametrize("case", [dict(dtype=torch.float16), dict(spike_fn=surrogate.sigmoid()), dict(reset_delay=False),
+                                  dict(graded_spikes_factor=torch.tensor(2.0, requires_grad=True))])
+def test_synaptic_falls_back_to_the_torch_path(case):
+    case = dict(case)
+    dtype = case.pop("dtype", torch.float32)
+    x, z = torch.rand(6, 2, 3, dtype=dtype, requires_grad=True), torch.zeros(2, 3, dtype=dtype)
+    kw = {"graded_spikes_factor": torch.tensor(1.0, dtype=dtype), **case}
+    spk = synaptic_sequence(x, z, z, torch.tensor(0.8, dtype=dtype), torch.tensor(0.9, dtype=dtype),
+                            torch.tensor(1.0, dtype=dtype), **kw)[0]
+    assert node(spk) in ("SynapticSequence", "StepScan")
