@@ -26,9 +26,10 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
     return spk, mem
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
-from .scan import (block_size, compiled, compiled_step, flat_grad, flat_param, flat_strided, numba_applies,
-                                  numba_surrogate, numba_threads, prange, row, surrogate_grad, broadcast_sequence, fires_by_heaviside, first_order_saved, last_adjoint, spike_backward,
-                                 spike_backward_into, sum_to_shape)
+from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, numba_applies,
+                                 numba_surrogate, numba_threads, prange, row, spike_backward, spike_backward_into,
+                                 sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #00db5eda
 def _new_mems(x_seq, mem, record, keep):

@@ -26,9 +26,10 @@ def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(),
     return spk, syn, mem
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #5dc1f07a
-from .scan import (block_size, compiled, compiled_step, flat_grad, flat_param, flat_strided, numba_applies,
-                                  numba_surrogate, numba_threads, prange, row, surrogate_grad, broadcast_sequence, fires_by_heaviside, first_order_saved, last_adjoint, scan_sequence,
-                                 spike_backward, sum_to_shape)
+from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, numba_applies,
+                                 numba_surrogate, numba_threads, prange, row, scan_sequence, spike_backward,
+                                 sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #dd6e4bda
 def _synaptic_forward_steps(x_seq, syn, mem, alpha, beta, threshold, spike_fn, reset_mechanism, g):
