@@ -6,7 +6,6 @@
 __all__ = ['leaky_step', 'LeakySequence', 'LeakyNumba', 'leaky_sequence', 'Leaky']
 
 # %% ../../nbs/02_neurons.leaky.ipynb #534a7913
-import numpy as np
 import torch
 
 from ..surrogate import atan
@@ -27,7 +26,7 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
 from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, numba_applies,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
                                  numba_surrogate, numba_threads, prange, row, spike_backward, spike_backward_into,
                                  sum_to_shape, surrogate_grad)
 

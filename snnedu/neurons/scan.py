@@ -11,7 +11,6 @@ __all__ = ['SECOND_ORDER_MESSAGE', 'FREED_MESSAGE', 'use_numba', 'compiled', 'co
 # %% ../../nbs/01a_neurons.scan.ipynb #488a7438
 import math
 
-import numpy as np
 import torch
 
 from ..surrogate import ATan, CustomSurrogate, FastSigmoid, SurrogateSpike, heaviside_step
@@ -154,8 +153,8 @@ def scan_sequence(step, x_seq, states, params, record=(), name="neuron", weights
     return out[0], tuple(out[1:1 + n]), tuple(out[1 + n:])
 
 # %% ../../nbs/01a_neurons.scan.ipynb #21bef452
-try: import numba
-except ImportError: numba = None                  # optional: without it every fused path runs in PyTorch
+try: import numba, numpy as np                     # numba needs NumPy; snnedu itself imports with torch alone
+except ImportError: numba = np = None             # optional: without them every fused path runs in PyTorch
 
 use_numba = True
 "The one switch: `snnedu.neurons.scan.use_numba = False` runs every fused path in pure PyTorch, even with numba installed."

@@ -6,7 +6,6 @@
 __all__ = ['synaptic_step', 'SynapticSequence', 'SynapticNumba', 'synaptic_sequence', 'Synaptic']
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #c349c524
-import numpy as np
 import torch
 
 from ..surrogate import atan
@@ -27,7 +26,7 @@ def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(),
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #5dc1f07a
 from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, numba_applies,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
                                  numba_surrogate, numba_threads, prange, row, scan_sequence, spike_backward,
                                  sum_to_shape, surrogate_grad)
 
