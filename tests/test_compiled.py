@@ -315,3 +315,17 @@ def test_synaptic_falls_back_to_the_torch_path(case):
     spk = synaptic_sequence(x, z, z, torch.tensor(0.8, dtype=dtype), torch.tensor(0.9, dtype=dtype),
                             torch.tensor(1.0, dtype=dtype), **kw)[0]
     assert node(spk) in ("SynapticSequence", "StepScan")
+
+def test_a_process_without_numba_runs_the_torch_path():
+    "numba not importable at all (as on a machine without it): snnedu imports, the fused path trains, in PyTorch."
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['numba'] = None\n"                                  # `import numba` now raises ImportError
+            "import torch, snnedu\nfrom snnedu.neurons import scan\nassert scan.numba is None\n"
+            "x = torch.rand(5, 2, 3, requires_grad=True)\n"
+            "for n in (snnedu.Leaky(beta=0.9), snnedu.Synaptic(alpha=0.8, beta=0.9)):\n"
+            "    spk = n.sequence(x)[0]; spk.sum().backward()\n"
+            "    print(type(spk.grad_fn).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["LeakySequenceBackward", "SynapticSequenceBackward"]
