@@ -15,7 +15,8 @@ no huge pages of its own: the madvise hint made its times unsteady on a machine 
 Every implementation runs in the same process, interleaved round by round (so a burst of load
 hits all of them), after warm-up, with the memory first put in a used state (`--used-gib`: tensors of random
 sizes allocated, touched, half of them kept alive), as on a machine that has been working a while. The table
-shows min, median and max over the rounds, the spread max/median, and ratios of medians. Cases:
+shows min, median and max over the rounds, the spread max/median, ratios of medians, and the minor page
+faults per call (fresh memory touched, 4 KiB each). Cases:
 
 * one LIF layer (beta=0.9, threshold=1, arctan surrogate, subtract reset), B=128, N=1024,
   T in {25, 100}: forward only (under `torch.no_grad()`) and forward+backward of `spk.sum()`
@@ -40,11 +41,13 @@ Ratios are "other's time / this time": > 1 means this implementation is faster.
 import argparse
 import importlib.metadata
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -288,15 +291,23 @@ CONV_IMPLS = {
 # ---------------------------------------------------------------------------------------------
 # Timing: interleaved rounds, warm-up first; every round kept (the table shows min, median, max).
 
+class Rounds(NamedTuple):
+    "One implementation's rounds: seconds, and minor page faults (fresh memory touched: 4 KiB each) per round."
+    seconds: list
+    faults: list
+
 def time_interleaved(runs, rounds, warmup=1):
-    "runs: {name: zero-arg callable}. Returns {name: [seconds of each round]}."
+    "runs: {name: zero-arg callable}. Returns {name: Rounds}."
     for _ in range(warmup):
         for f in runs.values(): f()
-    times = {k: [] for k in runs}
+    out = {k: Rounds([], []) for k in runs}
     for _ in range(rounds):
         for k, f in runs.items():
-            t0 = time.perf_counter(); f(); times[k].append(time.perf_counter() - t0)
-    return times
+            f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+            f()
+            out[k].seconds.append(time.perf_counter() - t0)
+            out[k].faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    return out
 
 def used_machine(gib, seed=0):
     """Put the process's memory in a used state before timing, as after a while of real work: allocate `gib` GiB
@@ -372,17 +383,20 @@ def memory_case(T):
 def ratio(a, b): return f"{a / b:6.2f}x" if a and b else "   -   "
 
 def print_table(rows):
-    "One line per implementation: min / median / max over the rounds, the spread max/median, and ratios of medians."
+    """One line per implementation: min / median / max over the rounds, the spread max/median, ratios of medians, and
+    the median minor page faults per call (each one 4 KiB of fresh memory touched: machine-independent)."""
     print(f"\n{'case':34s} {'thr':>3s}  {'implementation':28s} {'min':>7s} {'median':>7s} {'max':>7s} ms  "
-          f"{'max/med':>7s}  {'snnTorch/this':>13s}  {'best peer/this':>14s}")
-    for case, threads, times, missing in rows:
+          f"{'max/med':>7s}  {'snnTorch/this':>13s}  {'best peer/this':>14s}  {'faults':>7s}")
+    for case, threads, rounds, missing in rows:
+        times = {k: r.seconds for k, r in rounds.items()}
         med = {k: statistics.median(v) for k, v in times.items()}
         ref = med.get(SNNTORCH_REF) or med.get('snnTorch step loop')
         peers = [v for k, v in med.items() if k in PEERS]
         best = min(peers) if peers else None
         for k, v in times.items():
             print(f"{case:34s} {threads:>3d}  {k:28s} {1e3 * min(v):7.1f} {1e3 * med[k]:7.1f} {1e3 * max(v):7.1f}     "
-                  f"{max(v) / med[k]:6.2f}x  {ratio(ref, med[k]):>13s}  {ratio(best, med[k]):>14s}")
+                  f"{max(v) / med[k]:6.2f}x  {ratio(ref, med[k]):>13s}  {ratio(best, med[k]):>14s}  "
+                  f"{statistics.median(rounds[k].faults):7.0f}")
         for k, why in missing.items():
             print(f"{case:34s} {threads:>3d}  {k:28s} {'n/a':>7s}  ({why[:60]})")
 
