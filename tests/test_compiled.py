@@ -329,3 +329,11 @@ def test_a_process_without_numba_runs_the_torch_path():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["LeakySequenceBackward", "SynapticSequenceBackward"]
+
+@pytest.mark.parametrize("neuron", ("Leaky", "Synaptic"))
+def test_an_empty_batch_takes_the_torch_path(neuron):
+    x = torch.rand(4, 0, 3, requires_grad=True)
+    n = Leaky(beta=0.9) if neuron == "Leaky" else Synaptic(alpha=0.8, beta=0.9)
+    spk = n.sequence(x)[0]
+    spk.sum().backward()
+    assert spk.shape == (4, 0, 3) and x.grad.shape == (4, 0, 3) and node(spk).endswith("Sequence")

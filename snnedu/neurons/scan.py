@@ -186,10 +186,11 @@ def surrogate_grad(kind, u, grad, p, q, one):
 
 # %% ../../nbs/01a_neurons.scan.ipynb #ad998424
 def numba_applies(spike_fn, *tensors):
-    "Whether the compiled kernels run: numba installed, `use_numba` on, a surrogate they know, every tensor on the CPU in float32 or float64."
+    "Whether the compiled kernels run: numba installed, `use_numba` on, a surrogate they know, every tensor on the CPU in float32 or float64, and something to compute (the first tensor is not empty)."
     if not (use_numba and numba is not None and numba_surrogate(spike_fn) is not None): return False
     dtype = tensors[0].dtype
-    return dtype in (torch.float32, torch.float64) and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+    return (dtype in (torch.float32, torch.float64) and tensors[0].numel() > 0
+            and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors))
 
 def flat_strided(t, T, M):
     """`t` (T, ...) as `(buffer, st, si)`: a 1-D NumPy view of its memory, element (t, i) of its (T, M) form at
