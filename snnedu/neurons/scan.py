@@ -159,8 +159,9 @@ except ImportError: numba = np = None             # optional: without them every
 use_numba = True
 "The one switch: `snnedu.neurons.scan.use_numba = False` runs every fused path in pure PyTorch, even with numba installed."
 
-compiled = numba.njit(parallel=True, cache=True) if numba else (lambda f: f)   # a whole-sequence kernel
-compiled_step = numba.njit(cache=True) if numba else (lambda f: f)             # a piece of one, inlined into it
+# IEEE arithmetic as in PyTorch (x/0 = inf, no ZeroDivisionError check), which also lets the loops compile to vector code
+compiled = numba.njit(parallel=True, cache=True, error_model="numpy") if numba else (lambda f: f)   # a whole-sequence kernel
+compiled_step = numba.njit(cache=True, error_model="numpy") if numba else (lambda f: f)             # a piece of one, inlined
 prange = numba.prange if numba else range
 
 
@@ -218,8 +219,8 @@ def flat_param(p, shape):
     "A parameter (or state) broadcast to `shape`, as a contiguous 1-D NumPy array (its own copy)."
     return p.detach().expand(shape).contiguous().view(-1).numpy()
 
-def block_size(T, itemsize, budget=1 << 18):
-    "Neurons per block of a compiled kernel: a block's whole membrane history, (T+1)·block numbers, fits in `budget` bytes (cache)."
+def block_size(T, itemsize, budget=1 << 19):
+    "Neurons per block of a compiled kernel: a block's whole membrane history, (T+1)·block numbers, fits in `budget` bytes (a core's L2 cache)."
     return max(64, budget // ((T + 1) * itemsize) // 64 * 64)
 
 def numba_threads():
