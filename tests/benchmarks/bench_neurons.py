@@ -13,11 +13,17 @@ header prints it. THP_MEM_ALLOC_ENABLE=1 gives every implementation PyTorch's 2 
 no huge pages of its own: the madvise hint made its times unsteady on a machine with fragmented memory).
 
 Every implementation runs in the same process, interleaved round by round (so a burst of load
-hits all of them), after warm-up; the table shows the median over rounds. Cases:
+hits all of them), after warm-up, with the memory first put in a used state (`--used-gib`: tensors of random
+sizes allocated, touched, half of them kept alive), as on a machine that has been working a while. The table
+shows min, median and max over the rounds, the spread max/median, ratios of medians, and the minor page
+faults per call (fresh memory touched, 4 KiB each). Cases:
 
 * one LIF layer (beta=0.9, threshold=1, arctan surrogate, subtract reset), B=128, N=1024,
   T in {25, 100}: forward only (under `torch.no_grad()`) and forward+backward of `spk.sum()`
-  with the input requiring grad (as it does inside a network);
+  with the input requiring grad (as it does inside a network). snnedu's fused path returns the spikes only
+  (`record=False`, as inside a network; the peers keep no membrane sequence either), once with its numba
+  kernels ("numba", the default where numba is installed) and once forced to PyTorch ("torch",
+  `snnedu.neurons.scan.use_numba = False`);
 * peak memory of that forward+backward at T=100, each implementation in a fresh process
   (peak RSS minus RSS before the run, read from /proc/self/status after resetting the peak);
 * the seed README's conv net (Conv2d(1,8,5)-MaxPool2d(2)-Leaky-Conv2d(8,16,5)-MaxPool2d(2)-Leaky-Flatten
@@ -28,19 +34,23 @@ hits all of them), after warm-up; the table shows the median over rounds. Cases:
   a static image fed at every step, rate cross-entropy loss, one Adam step (SpikingJelly has no fast
   sigmoid surrogate: its rows use its Sigmoid; its input is the image repeated along time, as its tutorials do).
 
-Rows named "floor: ..." are not implementations but what bounds one: writing the outputs and the input
-gradient once (LIF), and the two convolutions alone, forward and backward, time folded (conv net).
+Rows named "floor: ..." are not implementations but what bounds one: reading the input and writing the
+spikes (and, with backward, the input gradient) once, into fresh buffers as any implementation must return
+(their page faults included) and into reused ones (memory bandwidth alone) (LIF); the two convolutions alone,
+forward and backward, time folded (conv net).
 
 Ratios are "other's time / this time": > 1 means this implementation is faster.
 """
 import argparse
 import importlib.metadata
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -95,14 +105,21 @@ def lif_snnedu_step(T):
         return _finish(torch.stack(spk_rec), backward)
     return run, None
 
-def lif_snnedu_sequence(T):
-    sn, why = snnedu_parts(need_sequence=True)
-    if sn is None: return None, why
-    lif, neuron_sequence = sn['Leaky'](beta=BETA), sn['neuron_sequence']
-    def run(x, backward):
-        spk_seq, mem_seq = neuron_sequence(lif, x, torch.zeros_like(x[0]))
-        return _finish(spk_seq, backward)
-    return run, None
+def _lif_snnedu_fused(compiled):
+    "snnedu's fused path, spikes only (as inside a network): with the numba kernels, or forced to PyTorch."
+    def factory(T):
+        sn, why = snnedu_parts(need_sequence=True)
+        if sn is None: return None, why
+        from snnedu.neurons import scan
+        if compiled and scan.numba is None: return None, "numba is not installed"
+        lif, neuron_sequence = sn['Leaky'](beta=BETA), sn['neuron_sequence']
+        def run(x, backward):
+            scan.use_numba = compiled
+            try: (spk_seq,) = neuron_sequence(lif, x, torch.zeros_like(x[0]), record=False)
+            finally: scan.use_numba = True
+            return _finish(spk_seq, backward)
+        return run, None
+    return factory
 
 def lif_snntorch_tutorial(T):
     snntorch, why = _try_import('snntorch')
@@ -139,23 +156,30 @@ def lif_spikingjelly(T):
         return _finish(node(x), backward)
     return run, None
 
-def lif_floor(T):
-    """Not an implementation: the memory traffic any one must do. Forward writes spikes and membrane (2 fresh T×B×N
-    buffers, reading x); backward adds the input gradient (a third)."""
-    def run(x, backward):
-        x = x.detach()
-        spk, mem = torch.empty_like(x), torch.empty_like(x)
-        torch.gt(x, 1.0, out=spk); torch.mul(x, 0.9, out=mem)
-        if backward: torch.mul(mem, 0.5, out=torch.empty_like(x))
-    return run, None
+def _lif_floor(fresh):
+    """Not an implementation: the memory traffic any one must do. Forward reads x and writes the spikes (one T×B×N
+    buffer); backward also writes the input gradient (a second). `fresh`: new buffers each call (what an
+    implementation returns must be new memory: the page faults are part of the bound), else the same two buffers
+    reused (memory bandwidth alone)."""
+    def factory(T):
+        keep = [torch.empty(T, B, N) for _ in range(2)]
+        def run(x, backward):
+            x = x.detach()
+            spk, grad = (torch.empty_like(x) for _ in range(2)) if fresh else keep
+            torch.gt(x, 1.0, out=spk)
+            if backward: torch.mul(x, 0.5, out=grad)
+        return run, None
+    return factory
 
 LIF_IMPLS = {
     'snnedu step loop': lif_snnedu_step,
-    'snnedu sequence': lif_snnedu_sequence,
+    'snnedu sequence (numba)': _lif_snnedu_fused(True),
+    'snnedu sequence (torch)': _lif_snnedu_fused(False),
     'snnTorch tutorial x[step]': lif_snntorch_tutorial,
     'snnTorch unbind loop': lif_snntorch_unbind,
     'SpikingJelly multi-step': lif_spikingjelly,
-    'floor: write outputs+grad': lif_floor,
+    'floor: fresh spk (+grad)': _lif_floor(True),
+    'floor: reused spk (+grad)': _lif_floor(False),
 }
 SNNTORCH_REF = 'snnTorch tutorial x[step]'
 PEERS = ('snnTorch tutorial x[step]', 'snnTorch unbind loop', 'SpikingJelly multi-step',
@@ -281,17 +305,34 @@ CONV_IMPLS = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Timing: interleaved rounds, warm-up first, median.
+# Timing: interleaved rounds, warm-up first; every round kept (the table shows min, median, max).
+
+class Rounds(NamedTuple):
+    "One implementation's rounds: seconds, and minor page faults (fresh memory touched: 4 KiB each) per round."
+    seconds: list
+    faults: list
 
 def time_interleaved(runs, rounds, warmup=1):
-    "runs: {name: zero-arg callable}. Returns {name: median seconds}."
+    "runs: {name: zero-arg callable}. Returns {name: Rounds}."
     for _ in range(warmup):
         for f in runs.values(): f()
-    times = {k: [] for k in runs}
+    out = {k: Rounds([], []) for k in runs}
     for _ in range(rounds):
         for k, f in runs.items():
-            t0 = time.perf_counter(); f(); times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+            f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+            f()
+            out[k].seconds.append(time.perf_counter() - t0)
+            out[k].faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    return out
+
+def used_machine(gib, seed=0):
+    """Put the process's memory in a used state before timing, as after a while of real work: allocate `gib` GiB
+    in tensors of random sizes (1-64 MiB), touch them, free every other one, keep the rest alive. Returns them."""
+    g, kept, total = torch.Generator().manual_seed(seed), [], 0
+    while total < gib * 2**30:
+        n = int(torch.randint(2**18, 2**24, (1,), generator=g))          # float32 numbers: 1 MiB .. 64 MiB
+        kept.append(torch.ones(n)); total += 4 * n
+    return kept[::2]
 
 def lif_cases(threads, rounds, Ts):
     rows = []
@@ -363,15 +404,22 @@ def memory_case(T):
 def ratio(a, b): return f"{a / b:6.2f}x" if a and b else "   -   "
 
 def print_table(rows):
-    print(f"\n{'case':34s} {'thr':>3s}  {'implementation':28s} {'median ms':>10s}  {'snnTorch/this':>13s}  {'best peer/this':>14s}")
-    for case, threads, res, missing in rows:
-        ref = res.get(SNNTORCH_REF) or res.get('snnTorch step loop')
-        peers = [v for k, v in res.items() if k in PEERS]
+    """One line per implementation: min / median / max over the rounds, the spread max/median, ratios of medians, and
+    the median minor page faults per call (each one 4 KiB of fresh memory touched: machine-independent)."""
+    print(f"\n{'case':34s} {'thr':>3s}  {'implementation':28s} {'min':>7s} {'median':>7s} {'max':>7s} ms  "
+          f"{'max/med':>7s}  {'snnTorch/this':>13s}  {'best peer/this':>14s}  {'faults':>7s}")
+    for case, threads, rounds, missing in rows:
+        times = {k: r.seconds for k, r in rounds.items()}
+        med = {k: statistics.median(v) for k, v in times.items()}
+        ref = med.get(SNNTORCH_REF) or med.get('snnTorch step loop')
+        peers = [v for k, v in med.items() if k in PEERS]
         best = min(peers) if peers else None
-        for k, v in res.items():
-            print(f"{case:34s} {threads:>3d}  {k:28s} {1e3 * v:10.1f}  {ratio(ref, v):>13s}  {ratio(best, v):>14s}")
+        for k, v in times.items():
+            print(f"{case:34s} {threads:>3d}  {k:28s} {1e3 * min(v):7.1f} {1e3 * med[k]:7.1f} {1e3 * max(v):7.1f}     "
+                  f"{max(v) / med[k]:6.2f}x  {ratio(ref, med[k]):>13s}  {ratio(best, med[k]):>14s}  "
+                  f"{statistics.median(rounds[k].faults):7.0f}")
         for k, why in missing.items():
-            print(f"{case:34s} {threads:>3d}  {k:28s} {'n/a':>10s}  ({why[:60]})")
+            print(f"{case:34s} {threads:>3d}  {k:28s} {'n/a':>7s}  ({why[:60]})")
 
 def print_memory(T, res, missing):
     ref = res.get(SNNTORCH_REF)
@@ -396,11 +444,15 @@ def main():
     p.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     p.add_argument('--T', type=int, nargs='+', default=[25, 100])
     p.add_argument('--skip', nargs='*', default=[], choices=['lif', 'memory', 'conv', 'seed'])
+    p.add_argument('--used-gib', type=float, default=2.0, help='memory put in a used state before timing (0: none)')
     p.add_argument('--memory-child', default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.memory_child: return memory_child(a.memory_child, a.T[0])
     print(environment())
     print(f"command: {' '.join([Path(sys.executable).name] + sys.argv)}")
+    ballast = used_machine(a.used_gib)
+    print(f"used state: {len(ballast)} tensors, {sum(t.numel() for t in ballast) * 4 / 2**30:.1f} GiB kept alive "
+          f"(of {a.used_gib:g} GiB allocated and touched)")
     rows = []
     for threads in a.threads:
         torch.set_num_threads(threads)
