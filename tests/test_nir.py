@@ -126,6 +126,16 @@ def test_snntorch_importer_reproduces_our_graphs(kind):
             out.append(y[0] if isinstance(y, tuple) else y)
     assert_close(torch.stack(out), spikes(net, x), rtol=0, atol=0)
 
+def graph_spikes(net, x_seq, reset=utils.reset):
+    "One call per step of a graph network (`y, state = net(x, state)`), threading the state as snnTorch code does."
+    reset(net)
+    state, out = None, []
+    with torch.no_grad():
+        for x in x_seq.unbind(0):
+            y, state = net(x, state)
+            out.append(y)
+    return torch.stack(out)
+
 @pytest.mark.parametrize('kind', ['ff_uniform', 'cuba', 'conv'])
 def test_spikingjelly_importer_reproduces_our_graphs(kind):
     sj = pytest.importorskip('spikingjelly.activation_based.nir_exchange.from_nir')
@@ -135,13 +145,7 @@ def test_spikingjelly_importer_reproduces_our_graphs(kind):
     net = make()
     x = torch.rand(25, 3, *features) * 2
     sj_net = sj.import_from_nir(export_to_nir(net, torch.zeros(3, *features)), dt=1e-4)
-    sj_functional.reset_net(sj_net)
-    state, out = None, []
-    with torch.no_grad():
-        for xt in x.unbind(0):
-            y, state = sj_net(xt, state)
-            out.append(y)
-    assert_close(torch.stack(out), spikes(net, x), rtol=0, atol=0)
+    assert_close(graph_spikes(sj_net, x, reset=sj_functional.reset_net), spikes(net, x), rtol=0, atol=0)
 
 # ---- honest export and clear errors ----
 
@@ -268,16 +272,6 @@ class TwoPaths(nn.Module):
         self.fc1, self.fc2, self.fc3 = nn.Linear(6, 5), nn.Linear(6, 5), nn.Linear(5, 3)
         self.lif1, self.lif2 = snn.Leaky(beta=0.9, **zero_reset()), snn.Leaky(beta=0.8, threshold=0.7, **zero_reset())
     def forward(self, x): return self.lif2(self.fc3(self.lif1(self.fc1(x) + self.fc2(x))))
-
-def graph_spikes(net, x_seq):
-    "One call per step of a NIRGraphNet, threading the state as snnTorch code does."
-    utils.reset(net)
-    state, out = None, []
-    with torch.no_grad():
-        for x in x_seq.unbind(0):
-            y, state = net(x, state)
-            out.append(y)
-    return torch.stack(out)
 
 def test_a_sum_in_forward_is_kept_and_round_trips():
     torch.manual_seed(4)
