@@ -9,7 +9,7 @@ __all__ = ['CRITERIA', 'REGULARIZERS', 'PER_STEP_REGULARIZERS', 'TBPTT', 'BPTT',
 import torch
 from torch import nn
 
-from .neurons.base import NeuronState
+from .neurons.base import NeuronState, positive_int
 from .utils import detach, reset
 
 # %% ../nbs/10a_backprop.ipynb #fb480673
@@ -35,15 +35,17 @@ def _reads(table, fn, arg):
     return table[name]
 
 # %% ../nbs/10a_backprop.ipynb #5eb5c890
-def _is_count(n): return isinstance(n, int) and not isinstance(n, bool) and n > 0
+def _count(name, value, hint):
+    "False or None (not given) as it is, else `positive_int(name, value, hint)`."
+    return value if value is False or value is None else positive_int(name, value, hint)
 
 def _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regularization, K):
-    "snnTorch's rules for the arguments, with messages that say what to pass. Returns what the loss and regulariser read."
+    """snnTorch's rules for the arguments, with messages that say what to pass. Returns what the loss and regulariser
+    read, and `num_steps` and `K` as ints (or False/None)."""
     if not isinstance(net, nn.Module): raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(f"optimizer must be a torch.optim optimizer (with step() and zero_grad()), got {type(optimizer).__name__}")
-    if num_steps is not False and num_steps is not None and not _is_count(num_steps):
-        raise ValueError(f"num_steps must be a positive int (time-static data) or False (time-varying data), got {num_steps!r}")
+    num_steps = _count("num_steps", num_steps, " (time-static data) or False (time-varying data)")
     if num_steps and time_var:
         raise ValueError("num_steps should not be given when time_var=True: the time dimension of each batch sets the "
                          "number of steps. For time-static data (B, ...) pass time_var=False and num_steps")
@@ -51,9 +53,10 @@ def _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regu
         raise ValueError("num_steps must be given when time_var=False: time-static data (B, ...) is fed num_steps times")
     if not time_var and not time_first:
         raise ValueError("time_first=False only applies to time-varying data (time_var=True) shaped (B, T, ...)")
-    if K is not False and K is not None and not _is_count(K): raise ValueError(f"K must be a positive int (steps per weight update), got {K!r}")
+    K = _count("K", K, " (steps per weight update)")
     if num_steps and K and K > num_steps: raise ValueError(f"K must be less than or equal to num_steps, got K={K}, num_steps={num_steps}")
-    return _reads(CRITERIA, criterion, "criterion"), (_reads(REGULARIZERS, regularization, "regularization") if regularization else None)
+    return (_reads(CRITERIA, criterion, "criterion"), (_reads(REGULARIZERS, regularization, "regularization") if regularization else None),
+            num_steps, K)
 
 # %% ../nbs/10a_backprop.ipynb #afa526a3
 def _batches(dataloader, device):
@@ -108,7 +111,7 @@ def TBPTT(net, dataloader, optimizer, criterion, num_steps=False, time_var=True,
     or `(B, ...)` fed `num_steps` times (`time_var=False`). Neurons keep their state (`init_hidden=True`); the network
     returns spikes or `(spk, ..., mem)`. `criterion`: a loss of `snnedu.functional`; `regularization`: `l1_rate_sparsity`, `kl_rate_sparsity` or `temporal_sparsity` (applied to each chunk).
     Returns the epoch's mean loss (0-d tensor, detached)."""
-    reads, reg_reads = _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regularization, K)
+    reads, reg_reads, num_steps, K = _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regularization, K)
     net = net.to(device)
     total, n_batches = 0.0, 0
     for data, targets in _batches(dataloader, device):
@@ -217,7 +220,7 @@ def RTRL(net, dataloader, optimizer, criterion, num_steps=False, time_var=True, 
     """Train `net` for one epoch with real-time recurrent learning: at every step the exact gradient of that step's loss
     (sensitivities carried forward, see `Sensitivity`), then an optimiser step. Arguments as in `TBPTT`; every neuron
     needs `init_hidden=True`. Memory: B·S·P numbers (batch × neuron states × parameters), at most `max_numel`."""
-    reads, reg_reads = _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regularization, 1)
+    reads, reg_reads, num_steps, _ = _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regularization, 1)
     if regularization and regularization.__name__ not in PER_STEP_REGULARIZERS:
         raise ValueError(f"RTRL learns online, one step at a time, so regularization must be a sum over steps (l1_rate_sparsity); {regularization.__name__} needs the whole recording: use BPTT or TBPTT for it")
     net = net.to(device)

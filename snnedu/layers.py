@@ -11,20 +11,19 @@ import numbers
 import torch
 from torch import nn
 
-from .neurons.base import like_input
+from .neurons.base import like_input, positive_int
 
 # %% ../nbs/06d_layers.ipynb #759b266c
 class GradedSpikes(nn.Module):
     "Learnable amplitude per neuron: `forward(x)` returns `x * weights`, neurons on the last axis of `x` (..., size)."
     def __init__(self, size, constant_factor):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
-            raise ValueError(f"size must be a positive integer (the number of neurons of the layer before), got {size!r}")
-        self.size = int(size)
+        self.size = positive_int("size", size, " (the number of neurons of the layer before)")
         if constant_factor is None or constant_factor is False:                  # no constant: uniform in [0.5, 1.5)
             weights = torch.rand(size=[self.size, 1]) + 0.5
-        elif isinstance(constant_factor, numbers.Real) and not isinstance(constant_factor, bool):
-            weights = torch.ones(size=[self.size, 1]) * constant_factor
+        elif isinstance(constant_factor, numbers.Real) and not isinstance(constant_factor, bool) or (
+                isinstance(constant_factor, torch.Tensor) and constant_factor.numel() == 1):  # a number, or a 1-element tensor
+            weights = torch.ones(size=[self.size, 1]) * float(constant_factor)
         else:
             raise TypeError(f"constant_factor must be a number (the starting amplitude) or None (random in [0.5, 1.5)), got {constant_factor!r}")
         self.weights = nn.Parameter(weights)                                      # (size, 1), as in snnTorch
@@ -40,15 +39,10 @@ class GradedSpikes(nn.Module):
     def extra_repr(self): return f"size={self.size}"
 
 # %% ../nbs/06d_layers.ipynb #7388512a
-def _check_bntt_args(input_features, time_steps):
-    for name, value in (("input_features", input_features), ("time_steps", time_steps)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}" +
-                             (" (one batch norm is made per time step)" if name == "time_steps" else ""))
-
 def _batch_norm_through_time(norm, input_features, time_steps, eps, momentum, affine):
     "`time_steps` copies of `norm(input_features)` in an `nn.ModuleList`, each without bias (BNTT scales, never shifts)."
-    _check_bntt_args(input_features, time_steps)
+    input_features = positive_int("input_features", input_features)
+    time_steps = positive_int("time_steps", time_steps, " (one batch norm is made per time step)")
     bntt = nn.ModuleList([norm(input_features, eps=eps, momentum=momentum, affine=affine) for _ in range(time_steps)])
     for bn in bntt: bn.register_parameter("bias", None)       # no shift beta^t, as in the paper
     return bntt

@@ -8,6 +8,7 @@ import inspect
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -101,6 +102,14 @@ def test_tbptt_static_matches_snntorch(loss, K):
     ours, ref = nets()
     num_steps = 6                                             # K = 1, 2, 3 divide it: snnTorch's mean loss is ours too
     a, b = train_both('TBPTT', ours, ref, static_loader(), loss, num_steps=num_steps, time_var=False, K=K)
+    assert_close(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-6)
+    for p, q in zip(linear_weights(ours), linear_weights(ref)): assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+@pytest.mark.parametrize('count', [np.int64, torch.tensor], ids=['numpy', 'tensor'])
+def test_counts_may_be_numpy_or_tensor_integers(count):
+    "num_steps and K from a config array or tensor (snnTorch accepts them): the same training as with Python ints."
+    ours, ref = nets()
+    a, b = train_both('TBPTT', ours, ref, static_loader(), 'ce_rate_loss', num_steps=count(6), time_var=False, K=count(2))
     assert_close(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-6)
     for p, q in zip(linear_weights(ours), linear_weights(ref)): assert_close(p, q, rtol=1e-5, atol=1e-6)
 
@@ -343,14 +352,14 @@ BAD = [  # kwargs for BPTT/TBPTT, exception, words of the message
     (dict(regularization=lambda s: s.sum()), TypeError, 'regularization must be one of'),
     (dict(optimizer=None), TypeError, 'optimizer must be a torch.optim'),
     (dict(net=lambda x: x), TypeError, 'net must be a torch.nn.Module'),
-    (dict(num_steps=True), ValueError, 'num_steps must be a positive int'),
+    (dict(num_steps=True), TypeError, 'num_steps must be a positive int'),
     (dict(num_steps=-2), ValueError, 'num_steps must be a positive int'),
     (dict(num_steps=False), ValueError, 'num_steps must be given'),
     (dict(time_var=True), ValueError, 'num_steps should not be given'),
     (dict(time_first=False), ValueError, 'time_first=False only applies'),
     (dict(num_steps=0), ValueError, 'num_steps must be a positive int'),
     (dict(K=0), ValueError, 'K must be a positive int'),
-    (dict(K=2.5), ValueError, 'K must be a positive int'),
+    (dict(K=2.5), TypeError, 'K must be a positive int'),
     (dict(K=5), ValueError, 'K must be less than or equal to num_steps'),
 ]
 

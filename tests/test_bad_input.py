@@ -3,6 +3,7 @@
 One row per rejected input: (row id, call, expected exception, words the message must contain). The message must
 name the argument and show what was received (the allowed values are checked where they are a short phrase).
 """
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,9 +16,6 @@ X = torch.rand(2, 3)
 
 def bad(id_, fn, exc, *words):
     return pytest.param(fn, exc, words, id=id_)
-
-# --- proposed addition to tests/test_bad_input.py (module level, before ROWS) ---
-import numpy as np
 
 def _nir_graph(edges=(('input', 'lif'), ('lif', 'output')), **lif):
     "A 2-neuron NIR graph Input -> LIF -> Output, with `lif` overriding the LIF's fields."
@@ -193,3 +191,16 @@ def test_row_count():
     "Keep the audit's size visible (the report quotes it per module)."
     counts = {k: len(v) for k, v in ROWS.items()}
     assert sum(counts.values()) == len(ALL) >= 90, counts
+
+
+@pytest.mark.parametrize("wrap", [np.int64, torch.tensor], ids=["numpy", "tensor"])
+def test_numbers_from_numpy_or_tensors_are_accepted(wrap):
+    "What snnTorch accepts is accepted: a count or a constant read from an array or a tensor acts as the plain number."
+    torch.manual_seed(0); x = torch.rand(6, 2, 3) * 2
+    state = lambda k: snn.StateLeaky(0.9, 3, kernel_truncation_steps=k)(x)[0]
+    torch.testing.assert_close(state(wrap(2)), state(2))
+    delta = lambda d: snn.DeltaLeaky(beta=0.9, delta_threshold=d)(x[0])[0]
+    torch.testing.assert_close(delta(wrap(1)), delta(1.0))
+    torch.testing.assert_close(snn.GradedSpikes(3, torch.tensor(2.0)).weights, snn.GradedSpikes(3, 2.0).weights)
+    assert snn.BatchNormTT1d(wrap(3), wrap(2))[1].num_features == 3
+    assert snn.RLeaky(beta=0.9, linear_features=wrap(4)).recurrent.in_features == 4

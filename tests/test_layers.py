@@ -77,13 +77,13 @@ def test_top_level_and_save_load(tmp_path):
 
 
 BAD = [(lambda: GradedSpikes(0, 1.0), ValueError, "size must be a positive integer"),
-       (lambda: GradedSpikes(2.5, 1.0), ValueError, "size must be a positive integer"),
+       (lambda: GradedSpikes(2.5, 1.0), TypeError, "size must be a positive integer"),
        (lambda: GradedSpikes(3, "x"), TypeError, "constant_factor must be a number"),
        (lambda: GradedSpikes(3, 1.0)(torch.ones(2, 4)), ValueError, "size = 3 neurons on its last axis"),
        (lambda: GradedSpikes(3, 1.0)([1, 0, 1]), TypeError, "x must be a tensor"),
        (lambda: BatchNormTT1d(4, 0), ValueError, "time_steps must be a positive integer"),
        (lambda: BatchNormTT1d(-1, 2), ValueError, "input_features must be a positive integer"),
-       (lambda: BatchNormTT2d(4, 2.0), ValueError, "time_steps must be a positive integer")]
+       (lambda: BatchNormTT2d(4, 2.0), TypeError, "time_steps must be a positive integer")]
 
 
 @pytest.mark.parametrize("make, error, message", BAD)

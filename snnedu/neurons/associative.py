@@ -7,12 +7,11 @@ __all__ = ['associative_step', 'associative_states', 'AssociativeLeaky']
 
 # %% ../../nbs/06c_neurons.associative.ipynb #62ae4f34
 import math
-import numbers
 
 import torch
 from torch import nn
 
-from .base import SpikingNeuron, emit_spikes, like_input, quantise
+from .base import SpikingNeuron, emit_spikes, like_input, positive_int, quantise
 
 # %% ../../nbs/06c_neurons.associative.ipynb #5764fba3
 def associative_step(state, v, k, alpha):
@@ -31,10 +30,7 @@ def associative_states(v_seq, k_seq, alpha_seq):
 # %% ../../nbs/06c_neurons.associative.ipynb #40ee2166
 def _check_dims(in_dim, d_value, d_key, num_spiking_neurons):
     "Validate the sizes; returns num_spiking_neurons (d_value * d_key when None)."
-    for name, value in (("in_dim", in_dim), ("d_value", d_value), ("d_key", d_key)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be a positive integer, got {value!r}")
-        if value <= 0: raise ValueError(f"{name} must be a positive integer, got {value}")
+    for name, value in (("in_dim", in_dim), ("d_value", d_value), ("d_key", d_key)): positive_int(name, value)
     if num_spiking_neurons is None: return d_value * d_key
     if num_spiking_neurons != d_value * d_key:
         raise ValueError(f"num_spiking_neurons={num_spiking_neurons} must equal d_value * d_key = {d_value} * {d_key} = "
@@ -61,8 +57,7 @@ class AssociativeLeaky(SpikingNeuron):
     @classmethod
     def from_num_spiking_neurons(cls, in_dim, num_spiking_neurons, use_q_projection: bool = True):
         "A square memory, d_value = d_key = sqrt(num_spiking_neurons) (which must be a perfect square)."
-        if isinstance(num_spiking_neurons, bool) or not isinstance(num_spiking_neurons, numbers.Integral) or num_spiking_neurons <= 0:
-            raise ValueError(f"num_spiking_neurons must be a positive integer, got {num_spiking_neurons!r}")
+        num_spiking_neurons = positive_int("num_spiking_neurons", num_spiking_neurons)
         m = math.isqrt(num_spiking_neurons)
         if m * m != num_spiking_neurons:
             raise ValueError(f"num_spiking_neurons={num_spiking_neurons} must be a perfect square to set d_value = d_key = "

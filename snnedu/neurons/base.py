@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['RESET_MECHANISMS', 'quantise', 'winner_take_all', 'emit_spikes', 'check_reset_mechanism', 'reset_signal',
            'apply_reset', 'unscaled_spikes', 'immediate_reset', 'as_float_tensor', 'real_tensor', 'decay_tensor',
-           'register_tensor', 'like_input', 'clamp01', 'broadcasts_to', 'resolve_state', 'NeuronState',
+           'positive_int', 'register_tensor', 'like_input', 'clamp01', 'broadcasts_to', 'resolve_state', 'NeuronState',
            'NoInstanceRegistry', 'refusal', 'check_loaded_state', 'own_tensors', 'restore_tensors', 'SpikingNeuron',
            'LIF', 'check_sequence_input', 'sequence_loop', 'neuron_sequence']
 
 # %% ../../nbs/01_neurons.base.ipynb #5b185a11
 import math
 import numbers
+import operator
 import warnings
 import weakref
 
@@ -96,6 +97,16 @@ def decay_tensor(name, value):
         raise ValueError(f"{name} must be in [0, 1], got {value.detach().flatten()[bad.flatten()].tolist()}; it is a decay "
                          f"factor (fraction kept per step, {name} = exp(-dt/tau)), not a time constant")
     return value
+
+def positive_int(name, value, hint="", allow_none=False):
+    """`value` as an int >= 1: a Python or NumPy integer or a one-element integer tensor (None passes when `allow_none`).
+    TypeError (not a whole number) or ValueError (< 1) naming `name`; `hint` says what it counts."""
+    if value is None and allow_none: return None
+    try: count = None if isinstance(value, bool) else operator.index(value)
+    except TypeError: count = None
+    if count is None: raise TypeError(f"{name} must be a positive integer{' or None' if allow_none else ''}{hint}, got {value!r}")
+    if count < 1: raise ValueError(f"{name} must be a positive integer{hint}, got {count}")
+    return count
 
 # %% ../../nbs/01_neurons.base.ipynb #8a39ee79
 def register_tensor(module, name, value, learnable):

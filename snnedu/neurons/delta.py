@@ -12,7 +12,7 @@ import numbers
 import torch
 
 from ..surrogate import atan
-from .base import clamp01, like_input, quantise
+from .base import as_float_tensor, clamp01, like_input, quantise
 from .leaky import Leaky
 from .scan import fires_by_heaviside, scan_sequence
 
@@ -35,7 +35,8 @@ _NOT_USED = {"threshold": "it fires when |mem - mem_prev| > delta_threshold; pas
 def check_delta_threshold(delta_threshold):
     "`delta_threshold` as a float (or a tensor) >= 0; TypeError / ValueError otherwise."
     if isinstance(delta_threshold, torch.Tensor):
-        if not delta_threshold.is_floating_point() or (delta_threshold < 0).any() or delta_threshold.isnan().any():
+        delta_threshold = as_float_tensor("delta_threshold", delta_threshold)    # an integer tensor counts as a number
+        if (delta_threshold < 0).any() or delta_threshold.isnan().any():
             raise ValueError(f"delta_threshold must be >= 0 (a change of membrane potential), got {delta_threshold}")
         return delta_threshold
     if isinstance(delta_threshold, bool) or not isinstance(delta_threshold, numbers.Real):

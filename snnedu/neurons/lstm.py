@@ -14,8 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..surrogate import atan
-from .base import SpikingNeuron, apply_reset, emit_spikes, quantise, reset_signal
-from .recurrent import _positive_int, kernel_pair
+from .base import SpikingNeuron, apply_reset, emit_spikes, positive_int, quantise, reset_signal
+from .recurrent import kernel_pair
 
 # %% ../../nbs/05_neurons.lstm.ipynb #26eceb79
 def lstm_neuron_step(input_, syn, mem, cell, threshold=1.0, spike_fn=atan(), reset_mechanism="none", state_quant=None,
@@ -73,7 +73,7 @@ class SLSTM(LSTMNeuron):
                          reset_mechanism, state_quant, output)
         self._warn_inhibition()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        _positive_int("input_size", input_size); _positive_int("hidden_size", hidden_size)
+        positive_int("input_size", input_size); positive_int("hidden_size", hidden_size)
         self.lstm_cell = nn.LSTMCell(input_size, hidden_size, bias=bias)
 
     def _state_shape(self, input_):
@@ -107,7 +107,7 @@ class SConv2dLSTM(LSTMNeuron):
         self.max_pool, self.avg_pool = _pool_size("max_pool", max_pool), _pool_size("avg_pool", avg_pool)
         if max_pool and avg_pool:
             raise ValueError(f"pass max_pool or avg_pool, not both (got max_pool={max_pool!r}, avg_pool={avg_pool!r})")
-        _positive_int("in_channels", in_channels); _positive_int("out_channels", out_channels)
+        positive_int("in_channels", in_channels); positive_int("out_channels", out_channels)
         k = kernel_pair(kernel_size)                                   # odd sizes: padding k//2 keeps H, W
         self.in_channels, self.out_channels, self.kernel_size, self.bias = in_channels, out_channels, kernel_size, bias
         self.padding = (k[0] // 2, k[1] // 2)

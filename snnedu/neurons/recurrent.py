@@ -14,17 +14,11 @@ import torch
 from torch import nn
 
 from ..surrogate import atan
-from .base import LIF, as_float_tensor, decay_tensor, like_input, register_tensor, reset_signal
+from .base import LIF, as_float_tensor, decay_tensor, like_input, positive_int, register_tensor, reset_signal
 from .leaky import leaky_step
 from .synaptic import synaptic_step
 
 # %% ../../nbs/04_neurons.recurrent.ipynb #ad870abb
-def _positive_int(name, value):
-    "Raise TypeError (not an integer) or ValueError (< 1) naming `name` unless `value` is a positive integer."
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1: raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
 def kernel_pair(kernel_size):
     "`kernel_size` (an int or a pair) as a pair of odd positive ints, so that padding `k // 2` keeps the spatial size."
     k = (kernel_size,) * 2 if isinstance(kernel_size, Integral) else tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else ()
@@ -45,12 +39,12 @@ def recurrent_layer(all_to_all, linear_features, conv2d_channels, kernel_size):
         raise TypeError("pass either linear_features (dense recurrence) or conv2d_channels and kernel_size (convolutional "
                         f"recurrence), not both; got {', '.join(given)}")
     if linear_features:
-        _positive_int("linear_features", linear_features)
+        positive_int("linear_features", linear_features)
         return nn.Linear(linear_features, linear_features)
     if not (conv2d_channels and kernel_size):
         raise TypeError("all_to_all=True needs linear_features=N (for (B, N) inputs) or both conv2d_channels=C and "
                         f"kernel_size=k (for (B, C, H, W) inputs); got {', '.join(given) or 'neither'}")
-    _positive_int("conv2d_channels", conv2d_channels)
+    positive_int("conv2d_channels", conv2d_channels)
     k = kernel_pair(kernel_size)
     return nn.Conv2d(conv2d_channels, conv2d_channels, k, padding=(k[0] // 2, k[1] // 2))
 
