@@ -43,6 +43,9 @@ def _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regu
     """snnTorch's rules for the arguments, with messages that say what to pass. Returns what the loss and regulariser
     read, and `num_steps` and `K` as ints (or False/None)."""
     if not isinstance(net, nn.Module): raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    whole = [type(m).__name__ for m in net.modules() if getattr(m, "whole_sequence", False)]
+    if whole: raise TypeError(f"net holds {whole[0]}, which takes the whole sequence (T, B, ...) in one call; these helpers "
+                              "feed one step per call. Train it with your own loop over snnedu.sequence.sequence(net, x_seq)")
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(f"optimizer must be a torch.optim optimizer (with step() and zero_grad()), got {type(optimizer).__name__}")
     num_steps = _count("num_steps", num_steps, " (time-static data) or False (time-varying data)")
@@ -61,6 +64,9 @@ def _check_args(net, optimizer, criterion, num_steps, time_var, time_first, regu
 # %% ../nbs/10a_backprop.ipynb #afa526a3
 def _batches(dataloader, device):
     "Each `(data, targets)` of `dataloader`, moved to `device`; any other structure raises an error that names the fix."
+    if isinstance(dataloader, torch.utils.data.Dataset):
+        raise TypeError(f"dataloader is a {type(dataloader).__name__}, which yields one sample at a time; pass batches: "
+                        "torch.utils.data.DataLoader(dataset, batch_size=...)")
     try: batches = iter(dataloader)
     except TypeError: raise TypeError(f"dataloader must be an iterable of (data, targets) batches, such as a torch.utils.data."
                                       f"DataLoader, got {type(dataloader).__name__}") from None

@@ -211,6 +211,9 @@ def export_to_nir(module: nn.Module, sample_data: torch.Tensor, model_name: str 
         got = f'shape {tuple(sample_data.shape)}' if torch.is_tensor(sample_data) else type(sample_data).__name__
         raise ValueError(f'sample_data must be a tensor with a batch dimension first, e.g. torch.zeros(1, 784); got {got}')
     if not dt > 0: raise ValueError(f'dt must be > 0 (seconds per step), got {dt}')
+    whole = sorted({type(m).__name__ for m in module.modules() if getattr(m, "whole_sequence", False)})
+    if whole: raise ValueError(f"cannot export {', '.join(whole)} to NIR: it takes a whole sequence in one call, and a NIR graph "
+                               "runs one step at a time; build the network with Leaky (one step per call) to export it")
     shapes = _layer_shapes(module, sample_data, model_fwd_args)
     names = {m: n for n, m in module.named_modules()}
     def neuron(fn):

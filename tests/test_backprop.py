@@ -361,6 +361,8 @@ BAD = [  # kwargs for BPTT/TBPTT, exception, words of the message
     (dict(K=0), ValueError, 'K must be a positive int'),
     (dict(K=2.5), TypeError, 'K must be a positive int'),
     (dict(K=5), ValueError, 'K must be less than or equal to num_steps'),
+    (dict(dataloader=torch.utils.data.TensorDataset(x4, y4)), TypeError, 'DataLoader(dataset, batch_size=...)'),
+    (dict(net=nn.Sequential(snn.LinearLeaky(0.9, 4, 3))), TypeError, 'holds LinearLeaky, which takes the whole sequence'),
 ]
 
 @pytest.mark.parametrize('bad,exc,words', BAD, ids=[w for _, _, w in BAD])

@@ -174,6 +174,12 @@ def test_unsupported_layer_names_itself():
     with pytest.raises(ValueError, match='cannot export ReLU to NIR; supported layers:'):
         export_to_nir(net, torch.zeros(1, 3))
 
+@pytest.mark.parametrize('net', [nn.Sequential(nn.Linear(3, 4), snn.StateLeaky(0.9, 4)), snn.LinearLeaky(0.9, 3, 4)],
+                         ids=['StateLeaky', 'LinearLeaky'])
+def test_whole_sequence_neurons_say_why_they_do_not_export(net):
+    with pytest.raises(ValueError, match='Leaky to NIR: it takes a whole sequence in one call'):
+        export_to_nir(net, torch.zeros(1, 3))
+
 def test_unsupported_node_names_itself():
     graph = nir.NIRGraph.from_list(nir.Input(np.array([3])), nir.Delay(np.ones(3, np.float32)), nir.Output(np.array([3])))
     with pytest.raises(ValueError, match="type Delay, which snnedu cannot import; supported: Input"):
