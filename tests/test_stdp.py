@@ -288,6 +288,8 @@ SUBMODULES = ['loss', 'acc', 'reg', 'probe', 'quant', 'stdp_learner']
 def test_every_public_name_exists(sub):
     "dir() of snntorch.functional and of each of its submodules, against snnedu's (with `import` changed)."
     import importlib
+    for name in SUBMODULES:                       # a submodule is an attribute once imported: import them on both sides
+        importlib.import_module(f'snnedu.functional.{name}'); importlib.import_module(f'snntorch.functional.{name}')
     ours, ref = (SF, RF) if sub is None else (importlib.import_module(f'snnedu.functional.{sub}'), importlib.import_module(f'snntorch.functional.{sub}'))
     public = {n for n in dir(ref) if not n.startswith('_')}
     missing = [n for n in sorted(public - set(IMPORTS)) if not hasattr(ours, n)]
