@@ -61,7 +61,7 @@ def _step_through(layer, h_seq):
 
 # %% ../nbs/07_sequence.ipynb #e500860e
 def _layers(net):
-    "The leaves of `net` in order, nested `nn.Sequential`s flattened."
+    "The leaves of `net` in order, nested `nn.Sequential`s flattened (one watched by hooks stays whole, to be stepped)."
     for layer in net:
         if isinstance(layer, nn.Sequential) and not has_hooks(layer): yield from _layers(layer)
         else: yield layer

@@ -480,6 +480,22 @@ def test_probe_monitors_record_the_loops_steps():
         assert len(ref) == 20 and [n for n, _ in got] == [n for n, _ in ref]      # 4 layers x 5 steps, in per-layer order
         for (_, r), (_, g) in zip(ref, got): assert_close(g, r)
 
+def test_gradient_monitor_records_the_loops_steps():
+    "A backward hook (GradOutputMonitor) on every layer: `sequence` steps them, so each sees the loop's T gradients."
+    from snnedu.functional.probe import GradOutputMonitor
+    from snnedu import utils
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 3), _lif())
+    x = torch.rand(5, 2, 6) * 3
+    res = []
+    for run in (step_loop, sequence):
+        mon = GradOutputMonitor(net, instance=(nn.Linear, Leaky))
+        utils.reset(net)
+        with pytest.warns(UserWarning, match="no inputs require gradients"): run(net, x).sum().backward()
+        res.append({name: mon[name] for name in mon.monitored_layers}); mon.remove_hooks()
+    assert all(len(v) == 5 for v in res[1].values()) and res[0]["0"][0].abs().sum() > 0
+    for name in res[0]: assert_close(res[1][name], res[0][name])
+
 def test_stdp_learner_after_sequence_equals_the_loop():
     "STDPLearner pairs the synapse's inputs with the neuron's outputs it records: after `sequence` its update is the loop's."
     from snnedu.functional.stdp_learner import STDPLearner
