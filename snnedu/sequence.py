@@ -6,26 +6,27 @@
 __all__ = ['sequence']
 
 # %% ../nbs/07_sequence.ipynb #8b02f593
-import numbers
-
 import torch
 from torch import nn
 
-from .neurons.base import SpikingNeuron, check_sequence_input, neuron_sequence, sequence_loop
+from .neurons.base import SpikingNeuron, check_sequence_input, has_hooks, neuron_sequence, positive_int, sequence_loop
 
 # %% ../nbs/07_sequence.ipynb #a948b913
 _TIME_FOLDABLE = (nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                   nn.ConvTranspose3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
                   nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
                   nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
-                  nn.GELU, nn.ELU, nn.SiLU, nn.Hardtanh, nn.LayerNorm, nn.ZeroPad2d, nn.Upsample)
+                  nn.GELU, nn.ELU, nn.SiLU, nn.Hardtanh, nn.LayerNorm, nn.ZeroPad2d, nn.Upsample, nn.Flatten,
+                  nn.modules.batchnorm._BatchNorm)
+_FOLDABLE_FORWARDS = {cls.forward for cls in _TIME_FOLDABLE}   # a subclass keeping its class's forward folds too
 
-def _time_foldable(layer):
-    "True for a layer that acts on each sample alike and draws no random numbers: it may see time folded into the batch."
-    if isinstance(layer, nn.Flatten): return layer.start_dim != 0
-    if isinstance(layer, nn.modules.batchnorm._BatchNorm): return not layer.training
-    if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)) and layer.return_indices: return False
-    return isinstance(layer, _TIME_FOLDABLE)
+def _time_foldable(layer, ndim):
+    """True for a layer that acts on each sample alike and draws no random numbers: it may see time folded into the
+    batch. `ndim`: the dimensions of its per-step input `(B, ...)`; with one there is no batch to fold into."""
+    if ndim < 2 or has_hooks(layer) or type(layer).forward not in _FOLDABLE_FORWARDS: return False
+    if isinstance(layer, nn.Flatten): return (layer.start_dim + ndim if layer.start_dim < 0 else layer.start_dim) >= 1
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm): return not layer.training and layer.running_mean is not None
+    return not getattr(layer, "return_indices", False)            # (Adaptive)MaxPool returning (values, indices)
 
 # %% ../nbs/07_sequence.ipynb #d3249ab0
 _CHANNELS_LAST = True
@@ -53,15 +54,16 @@ def _fold_time(layer, h_seq):
     return y.unflatten(0, (T, B))                               # (T*B, ...) -> (T, B, ...)
 
 def _step_through(layer, h_seq):
-    "Apply any `layer` step by step; a tuple output keeps its first element as the signal passed on."
-    outs = [layer(h_t) for h_t in h_seq.unbind(0)]
+    "Apply any `layer` step by step (an in-place one on its own copy of each step); a tuple output keeps its first element."
+    inplace = getattr(layer, "inplace", False)                    # the steps may be views of one tensor
+    outs = [layer(h_t.clone() if inplace else h_t) for h_t in h_seq.unbind(0)]
     return tuple(torch.stack(o) for o in zip(*outs)) if isinstance(outs[0], tuple) else torch.stack(outs)
 
 # %% ../nbs/07_sequence.ipynb #e500860e
 def _layers(net):
-    "The leaves of `net` in order, nested `nn.Sequential`s flattened."
+    "The leaves of `net` in order, nested `nn.Sequential`s flattened (one watched by hooks stays whole, to be stepped)."
     for layer in net:
-        if isinstance(layer, nn.Sequential): yield from _layers(layer)
+        if isinstance(layer, nn.Sequential) and not has_hooks(layer): yield from _layers(layer)
         else: yield layer
 
 def _run_neuron(neuron, h_seq, fused):
@@ -75,11 +77,10 @@ def _time_input(x, steps):
     if steps is None:
         check_sequence_input(x)
         return x, (x[0] if x.shape[0] > 1 and x.stride(0) == 0 else None)   # x.expand(T, ...): a stride-0 time axis
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a whole number of time steps >= 1, got {steps!r}")
+    steps = positive_int("steps", steps, hint=" (the number of time steps)")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"with steps={steps}, x_seq must be one frame: a tensor shaped (B, ...), got {type(x).__name__}")
-    x_seq = x.expand(int(steps), *x.shape)
+    x_seq = x.expand(steps, *x.shape)
     check_sequence_input(x_seq)
     return x_seq, x
 
@@ -89,21 +90,24 @@ def sequence(net, x_seq, fused=True, steps=None):
     (T, B, ...), or, when the last layer is a neuron returning its states (`output=True` or explicit state), `(spk_seq, *state_seqs)`.
     `steps=T`: `x_seq` is one frame (B, ...) fed at every one of `T` steps (a static image; the same as passing
     `x.expand(T, *x.shape)`): the stateless layers before the first neuron then run on that frame once.
-    `fused=False` runs every neuron's step loop (e.g. for second-order gradients)."""
+    `fused=False` runs every neuron's step loop (e.g. for second-order gradients). A network holding one module twice,
+    or watched by hooks, runs step by step as a whole."""
     x_seq, frame = _time_input(x_seq, steps)
     if getattr(net, "whole_sequence", False): return net(x_seq)
     if isinstance(net, SpikingNeuron): return _run_neuron(net, x_seq, fused)
     if not isinstance(net, nn.Sequential): return _step_through(net, x_seq)
+    layers = list(_layers(net))
+    if has_hooks(net) or len(set(map(id, layers))) < len(layers): return _step_through(net, x_seq)   # exactly the loop
     T, h, out = x_seq.shape[0], x_seq, x_seq
-    for layer in _layers(net):
-        if frame is not None and _time_foldable(layer):     # the same at every step: computed once, seen T times
+    for layer in layers:
+        if frame is not None and _time_foldable(layer, frame.dim()):     # the same at every step: computed once, seen T times
             frame = layer(frame)
             h = out = frame.expand(T, *frame.shape)
             continue
         frame = None
         if getattr(layer, "whole_sequence", False): out = layer(h)
         elif isinstance(layer, SpikingNeuron): out = _run_neuron(layer, h, fused)
-        elif _time_foldable(layer): out = _fold_time(layer, h)
+        elif _time_foldable(layer, h.dim() - 1): out = _fold_time(layer, h)
         else: out = _step_through(layer, h)
         h = out[0] if isinstance(out, tuple) else out
     return out

@@ -3,6 +3,8 @@ the network engine equals the quickstart step loop, snnTorch 1.0.0 as oracle, an
 import itertools
 import re
 
+import numpy as np
+
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -323,14 +325,19 @@ def test_static_image_equals_step_loop(how):
     assert res[0][1].abs().sum() > 0 and all(g.abs().sum() > 0 for g in res[0][2:])   # membrane and every gradient non-zero
     assert_same(*res)
 
+class _ConvCalls(torch.overrides.TorchFunctionMode):
+    "Records the input shape of every convolution and max-pooling call (a hook would make `sequence` step the layer)."
+    def __init__(self): super().__init__(); self.calls = []
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in (torch.conv2d, torch.nn.functional.max_pool2d): self.calls.append((func.__name__, tuple(args[0].shape)))
+        return func(*args, **(kwargs or {}))
+
 @pytest.mark.parametrize("how", ["steps", "expand"])
 def test_static_image_runs_the_layers_before_the_first_neuron_once(how):
-    calls = []
     net, x = seed_net(), torch.rand(4, 1, 28, 28)
-    for i in (0, 1, 3):
-        net[i].register_forward_hook(lambda m, inp, out, i=i: calls.append((i, tuple(inp[0].shape))))
-    sequence(net, x, steps=12) if how == "steps" else sequence(net, x.expand(12, *x.shape))
-    assert calls == [(0, (4, 1, 28, 28)), (1, (4, 8, 24, 24)), (3, (48, 8, 12, 12))]   # conv2 sees all 12 steps, folded
+    with _ConvCalls() as mode: sequence(net, x, steps=12) if how == "steps" else sequence(net, x.expand(12, *x.shape))
+    assert mode.calls == [("conv2d", (4, 1, 28, 28)), ("max_pool2d", (4, 8, 24, 24)),      # conv1, pool1: once
+                          ("conv2d", (48, 8, 12, 12)), ("max_pool2d", (48, 16, 8, 8))]   # conv2 sees all 12 steps, folded
 
 def test_static_image_through_stateless_and_stepped_layers():
     "No neuron at all: the frame's output seen T times. A Dropout after the static layers is still stepped, a fresh mask each step."
@@ -348,8 +355,14 @@ def test_static_image_through_stateless_and_stepped_layers():
 
 def test_steps_takes_one_frame_and_a_positive_whole_number():
     net = nn.Sequential(nn.Linear(4, 2), Leaky(beta=0.9, init_hidden=True))
-    for bad in (0, -3, 2.5, True, "5", torch.tensor(4)):
-        with pytest.raises(ValueError, match="steps must be a whole number of time steps >= 1"): sequence(net, torch.rand(3, 4), steps=bad)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=re.escape("steps must be a positive integer (the number of time steps), got")):
+            sequence(net, torch.rand(3, 4), steps=bad)
+    for bad in (2.5, True, "5", 3.0, torch.tensor(2.0), torch.tensor([2, 3])):
+        with pytest.raises(TypeError, match=re.escape("steps must be a positive integer (the number of time steps), got")):
+            sequence(net, torch.rand(3, 4), steps=bad)
+    for good in (np.int64(4), torch.tensor(4), torch.tensor([4])):                   # as snnTorch's counts: NumPy ints, 1-element tensors
+        assert sequence(net, torch.rand(3, 4), steps=good).shape == (4, 3, 2)
     with pytest.raises(TypeError, match=re.escape("x_seq must be one frame: a tensor shaped (B, ...)")): sequence(net, [[0.1] * 4], steps=3)
     with pytest.raises(TypeError, match="floating-point"): sequence(net, torch.ones(3, 4, dtype=torch.long), steps=3)
     assert sequence(net, torch.rand(3, 4), steps=1).shape == (1, 3, 2)
@@ -377,6 +390,126 @@ def test_dropout_in_training_is_stepped_in_order():
     torch.manual_seed(7); b = sequence(net(), x_seq)
     assert_close(a, b)
 
+class ClampedLeaky(Leaky):
+    "Overrides forward (clamps the membrane at -0.5): the fused path would bypass it."
+    def forward(self, input_, mem=None):
+        spk, mem = super().forward(input_, mem)
+        self.mem = mem.clamp(min=-0.5)
+        return self._output(spk, self.mem)
+
+class NoisyLinear(nn.Linear):
+    "Its own forward draws weight noise: neither folded nor run once on a static frame."
+    def forward(self, x): return nn.functional.linear(x, self.weight + 0.5 * torch.randn_like(self.weight), self.bias)
+
+def _lif(**kw): return Leaky(beta=0.8, threshold=0.25, init_hidden=True, **kw)
+
+def _halved_output(neuron):
+    "A forward hook that halves what `neuron` passes on: it must run at every step."
+    neuron.register_forward_hook(lambda m, inp, out: out * 0.5)
+    return neuron
+
+def _shared_neuron_net():
+    lif = Leaky(beta=0.9, init_hidden=True)
+    return nn.Sequential(nn.Linear(4, 4), lif, nn.Linear(4, 4), lif)
+
+def _hooked_nested(net):
+    net[1].register_forward_pre_hook(lambda m, inp: (inp[0] + 0.3,))
+    return net
+
+EDGE_NETS = {   # name: (net builder, input, steps); every one differed from the loop (or raised) before its rule
+    "subclass_forward_neuron": (lambda: ClampedLeaky(beta=0.9, init_hidden=True), lambda: torch.randn(8, 2, 4) * 2, None),
+    "subclass_forward_in_net": (lambda: nn.Sequential(nn.Linear(6, 4), ClampedLeaky(beta=0.9, init_hidden=True, output=True)),
+                                lambda: torch.randn(8, 2, 6) * 3, None),
+    "hooked_neuron": (lambda: nn.Sequential(nn.Linear(6, 4), _halved_output(_lif()), nn.Linear(4, 3), _lif()),
+                      lambda: torch.rand(6, 2, 6) * 3, None),
+    "hooked_nested_sequential": (lambda: _hooked_nested(nn.Sequential(nn.Linear(6, 4), nn.Sequential(nn.ReLU(), _lif()))),
+                                 lambda: torch.rand(6, 2, 6) * 2, None),
+    "subclass_linear_static": (lambda: nn.Sequential(NoisyLinear(6, 8), _lif(output=True)), lambda: torch.rand(2, 6), 5),
+    "subclass_linear_folded": (lambda: nn.Sequential(nn.Linear(6, 6), _lif(), NoisyLinear(6, 4), _lif()),
+                               lambda: torch.rand(5, 2, 6) * 3, None),
+    "batchnorm_no_running_stats": (lambda: nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 4),
+                                                         nn.BatchNorm1d(4, track_running_stats=False)).eval(),
+                                   lambda: torch.randn(5, 2, 6) * 2, None),
+    "inplace_dropout_static": (lambda: nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5, inplace=True), _lif()).train(),
+                               lambda: torch.rand(2, 6) * 2, 4),
+    "inplace_dropout_after_neuron": (lambda: nn.Sequential(nn.Linear(6, 4), _lif(), nn.Dropout(0.5, inplace=True),
+                                                           nn.Linear(4, 3), _lif()).train(), lambda: torch.rand(4, 2, 6) * 3, None),
+    "flatten_minus2": (lambda: nn.Sequential(nn.Linear(6, 4), _lif(), nn.Flatten(-2)), lambda: torch.rand(4, 2, 6) * 3, None),
+    "flatten_minus3": (lambda: nn.Sequential(nn.Linear(6, 4), _lif(), nn.Flatten(-3)), lambda: torch.rand(4, 2, 3, 6) * 3, None),
+    "adaptive_maxpool_indices": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), _lif(), nn.AdaptiveMaxPool2d(2, return_indices=True)),
+                                 lambda: torch.rand(4, 2, 1, 8, 8) * 3, None),
+    "shared_neuron_instance": (_shared_neuron_net, lambda: torch.rand(6, 2, 4) * 3, None),
+    "unbatched_input": (lambda: nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 3), _lif()), lambda: torch.rand(5, 6) * 3, None),
+}
+
+@pytest.mark.parametrize("name", list(EDGE_NETS))
+def test_edge_cases_equal_the_step_loop(name):
+    "Each rule of `sequence` (overridden forward, hooks, own-forward layers, batch statistics, in-place layers, Flatten"
+    "reaching the batch, pooling indices, a module used twice, unbatched input): the loop's values and gradients."
+    make, make_x, steps = EDGE_NETS[name]
+    torch.manual_seed(1); x = make_x()
+    res = []
+    for runner in ("loop", "sequence"):
+        torch.manual_seed(0); net = make()
+        xi = x.clone().requires_grad_()
+        torch.manual_seed(3)
+        out = step_loop(net, xi.expand(steps, *xi.shape) if steps else xi) if runner == "loop" else sequence(net, xi, steps=steps)
+        outs = out if isinstance(out, tuple) else (out,)
+        w = torch.randn(outs[0].shape, generator=torch.Generator().manual_seed(2))
+        loss = (outs[0] * w).sum() + sum(o.pow(2).sum() for o in outs[1:] if o.is_floating_point())
+        params = [p for p in net.parameters() if p.requires_grad]
+        res.append((*outs, *torch.autograd.grad(loss, [xi, *params])))
+    assert res[0][0].abs().sum() > 0 and res[0][len(outs)].abs().sum() > 0       # output and input gradient not vacuous
+    assert_same(*res)
+
+def test_probe_monitors_record_the_loops_steps():
+    "Monitors on neurons and linear layers: per layer, `sequence` records what the step loop records, step by step."
+    from snnedu.functional.probe import InputMonitor, OutputMonitor
+    from snnedu import utils
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 3), _lif())
+    def records(run):
+        mons = [OutputMonitor(net, instance=Leaky), InputMonitor(net, instance=nn.Linear)]
+        utils.reset(net)
+        with torch.no_grad(): run()
+        for mon in mons: mon.remove_hooks()
+        return [(name, r) for mon in mons for name in mon.monitored_layers for r in mon[name]]
+    x, frame = torch.rand(5, 2, 6) * 3, torch.rand(2, 6) * 3
+    for ref, got in ((records(lambda: step_loop(net, x)), records(lambda: sequence(net, x))),
+                     (records(lambda: step_loop(net, frame.expand(5, 2, 6))), records(lambda: sequence(net, frame, steps=5)))):
+        assert len(ref) == 20 and [n for n, _ in got] == [n for n, _ in ref]      # 4 layers x 5 steps, in per-layer order
+        for (_, r), (_, g) in zip(ref, got): assert_close(g, r)
+
+def test_gradient_monitor_records_the_loops_steps():
+    "A backward hook (GradOutputMonitor) on every layer: `sequence` steps them, so each sees the loop's T gradients."
+    from snnedu.functional.probe import GradOutputMonitor
+    from snnedu import utils
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 3), _lif())
+    x = torch.rand(5, 2, 6) * 3
+    res = []
+    for run in (step_loop, sequence):
+        mon = GradOutputMonitor(net, instance=(nn.Linear, Leaky))
+        utils.reset(net)
+        with pytest.warns(UserWarning, match="no inputs require gradients"): run(net, x).sum().backward()
+        res.append({name: mon[name] for name in mon.monitored_layers}); mon.remove_hooks()
+    assert all(len(v) == 5 for v in res[1].values()) and res[0]["0"][0].abs().sum() > 0
+    for name in res[0]: assert_close(res[1][name], res[0][name])
+
+def test_stdp_learner_after_sequence_equals_the_loop():
+    "STDPLearner pairs the synapse's inputs with the neuron's outputs it records: after `sequence` its update is the loop's."
+    from snnedu.functional.stdp_learner import STDPLearner
+    x = torch.rand(8, 2, 6) * 3
+    deltas = []
+    for runner in (step_loop, sequence):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(6, 4), _lif(), nn.Linear(4, 3), _lif())
+        learner = STDPLearner(net[2], net[3], tau_pre=2.0, tau_post=3.0)
+        with torch.no_grad(): runner(net, x)
+        deltas.append(learner.step(on_grad=False))
+    assert deltas[0].abs().sum() > 0
+    assert_close(*deltas)
+
 def test_sequence_on_a_neuron_and_on_any_module():
     x = make_input(5)
     assert_close(sequence(Leaky(beta=0.9, init_hidden=True), x), step_loop(Leaky(beta=0.9, init_hidden=True), x))
@@ -401,10 +534,19 @@ def test_gradient_into_a_channels_last_layer_is_channels_last():
 
 def test_time_folding_rules():
     from snnedu.sequence import _time_foldable
-    assert _time_foldable(nn.Conv2d(1, 2, 3)) and _time_foldable(nn.Flatten())
-    assert not _time_foldable(nn.Flatten(0)) and not _time_foldable(nn.Dropout())
-    assert not _time_foldable(nn.BatchNorm1d(3)) and _time_foldable(nn.BatchNorm1d(3).eval())
-    assert not _time_foldable(Leaky(beta=0.5))
+    assert _time_foldable(nn.Conv2d(1, 2, 3), 4) and _time_foldable(nn.Flatten(), 4) and _time_foldable(nn.Flatten(-3), 4)
+    assert not _time_foldable(nn.Flatten(0), 4) and not _time_foldable(nn.Flatten(-4), 4) and not _time_foldable(nn.Dropout(), 2)
+    assert not _time_foldable(nn.BatchNorm1d(3), 2) and _time_foldable(nn.BatchNorm1d(3).eval(), 2)
+    assert not _time_foldable(nn.BatchNorm1d(3, track_running_stats=False).eval(), 2)
+    assert not _time_foldable(nn.MaxPool2d(2, return_indices=True), 4) and not _time_foldable(nn.AdaptiveMaxPool2d(2, return_indices=True), 4)
+    assert not _time_foldable(nn.Linear(3, 3), 1)                                   # unbatched: no batch to fold into
+    class OwnForward(nn.Linear):
+        def forward(self, x): return super().forward(x)
+    class SameForward(nn.Linear): pass
+    assert not _time_foldable(OwnForward(3, 3), 2) and _time_foldable(SameForward(3, 3), 2)
+    lin = nn.Linear(3, 3); hook = lin.register_forward_pre_hook(lambda m, inp: None)
+    assert not _time_foldable(lin, 2); hook.remove(); assert _time_foldable(lin, 2)
+    assert not _time_foldable(Leaky(beta=0.5), 2)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Bad input.

@@ -7,7 +7,7 @@ __all__ = ['RESET_MECHANISMS', 'quantise', 'winner_take_all', 'emit_spikes', 'ch
            'apply_reset', 'unscaled_spikes', 'immediate_reset', 'as_float_tensor', 'real_tensor', 'decay_tensor',
            'positive_int', 'register_tensor', 'like_input', 'clamp01', 'broadcasts_to', 'resolve_state', 'NeuronState',
            'NoInstanceRegistry', 'refusal', 'check_loaded_state', 'own_tensors', 'restore_tensors', 'SpikingNeuron',
-           'LIF', 'check_sequence_input', 'sequence_loop', 'neuron_sequence']
+           'LIF', 'check_sequence_input', 'sequence_loop', 'has_hooks', 'runs_fused', 'neuron_sequence']
 
 # %% ../../nbs/01_neurons.base.ipynb #5b185a11
 import math
@@ -391,17 +391,26 @@ def sequence_loop(neuron, x_seq, *states):
     return tuple(torch.stack(r) for r in zip(*records))
 
 # %% ../../nbs/01_neurons.base.ipynb #b6c48c0d
+def has_hooks(module):
+    "True when hooks watch `module`'s calls (forward, forward-pre or backward hooks: a probe monitor, an STDP learner)."
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks)
+
+def runs_fused(neuron):
+    "True when `neuron`'s `forward` is the one of the class defining its `_fused_sequence` (no override to bypass) and no hook watches it."
+    owner = next(c for c in type(neuron).__mro__ if "_fused_sequence" in vars(c))
+    return type(neuron).forward is owner.forward and not has_hooks(neuron)
+
 def neuron_sequence(neuron, x_seq, *states, fused=True, record=True):
     """Run `neuron` over `x_seq` (T, B, ...) from `states` (as `forward` takes them; none: the neuron's own).
     Returns `(spk_seq, *state_seqs)`, each (T, B, ...), or `(spk_seq,)` with `record=False`; the same numbers as
-    T calls of `forward`, and the neuron keeps the last states. `fused=False` always runs the step loop."""
+    T calls of `forward`, and the neuron keeps the last states. `fused=False` (or `not runs_fused(neuron)`) runs the step loop."""
     if not isinstance(neuron, SpikingNeuron):
         raise TypeError(f"neuron must be a snnedu spiking neuron (e.g. snnedu.Leaky), got {type(neuron).__name__}")
     check_sequence_input(x_seq)
     if len(states) > len(neuron._state_names):
         raise TypeError(f"{type(neuron).__name__} takes at most {len(neuron._state_names)} states "
                         f"({', '.join(neuron._state_names)}), got {len(states)}")
-    if fused:
+    if fused and runs_fused(neuron):
         start = neuron._load_states(x_seq[0], **dict(zip(neuron._state_names, states)))
         out = neuron._fused_sequence(x_seq, *start, record=record)
         if out is not None:
