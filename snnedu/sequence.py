@@ -70,7 +70,9 @@ def _run_neuron(neuron, h_seq, fused):
     "A neuron layer over `h_seq`, returning what its `forward` returns per step (spikes only in hidden mode without `output`)."
     spikes_only = neuron.init_hidden and not neuron.output
     out = neuron_sequence(neuron, h_seq, fused=fused, record=not spikes_only)
-    return out[0] if spikes_only else out
+    if spikes_only: return out[0]
+    kept = getattr(neuron, "_hidden_outputs", None) if neuron.init_hidden else None   # fewer states than it keeps (DeltaLeaky)
+    return out if kept is None else out[:1 + len(kept)]
 
 def _time_input(x, steps):
     "`(x_seq, frame)`: the (T, B, ...) input, and the one frame every step sees when it is the same at each step (else None)."

@@ -86,6 +86,17 @@ def test_sequence_and_sequential():
     assert_close(a, b)                                          # reset starts from rest again
 
 
+def test_sequence_of_a_net_returns_what_each_step_returns():
+    "A net ending in DeltaLeaky(init_hidden=True, output=True) steps as (spk, mem): sequence() returns (spk_seq, mem_seq)."
+    from snnedu.sequence import sequence
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), DeltaLeaky(beta=0.9, delta_threshold=0.1, init_hidden=True, output=True))
+    x = torch.randn(6, 2, 3)
+    utils.reset(net); steps = [net(x_t) for x_t in x.unbind(0)]
+    for fused in (True, False):
+        utils.reset(net); out = sequence(net, x, fused=fused)
+        assert len(out) == 2
+        for ours, loop in zip(out, zip(*steps)): assert_close(ours, torch.stack(loop))
+
 def test_state_dict_and_devices(tmp_path):
     ours = DeltaLeaky(beta=0.7, delta_threshold=0.2, learn_beta=True)
     ref = snntorch.DeltaLeaky(beta=0.4, delta_threshold=0.2, learn_beta=True)

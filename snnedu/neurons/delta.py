@@ -51,6 +51,7 @@ class DeltaLeaky(Leaky):
     """Leaky neuron (no reset) that fires when its membrane changes: S = g·H(|U[t] - U[t-1]| - delta_threshold).
     `forward(input_, mem=None)`: explicit state -> `(spk, (mem, mem_prev))`; `init_hidden=True` -> `spk`, or `(spk, mem)` with `output=True`."""
     _state_names = ("mem", "mem_prev")
+    _hidden_outputs = ("mem",)      # init_hidden=True, output=True: forward returns (spk, mem); mem_prev is mem one step late
 
     def __init__(self, delta_threshold=1.0, *args, **kwargs):
         try: given = _LEAKY_SIGNATURE.bind(*args, **kwargs).arguments
