@@ -25,7 +25,7 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
     return spk, mem
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
-from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
                                  first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
                                  numba_surrogate, numba_threads, prange, row, spike_backward, spike_backward_into,
                                  sum_to_shape, surrogate_grad)
@@ -72,7 +72,7 @@ def _leaky_forward_inplace(x_seq, mem, decay, threshold, g, reset_mechanism, rec
     return spk_seq, mem_seq, mems, []
 
 # %% ../../nbs/02_neurons.leaky.ipynb #1308df4d
-def _leaky_backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem):
+def _leaky_backward(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem):
     "Reverse-time recursion for reset_delay=True (derivation above). Returns grads for (x_seq, mem0, beta, threshold, g)."
     T, mech, (need_beta, need_thr, need_g) = len(mems), ctx.reset_mechanism, ctx.needs_input_grad[2:5]
     grad_x, u = mem0.new_empty((T, *mem0.shape)), torch.empty(mem0.shape, dtype=mem0.dtype, device=mem0.device)
@@ -92,20 +92,22 @@ def _leaky_backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_sp
         if mech == "zero": lam.mul_(1 - reset)
         if need_beta: acc_beta.addcmul_(mu if mech != "zero" else mu * (1 - reset), prev)
         if grad_mem is not None and t > 0: lam.add_(grad_mem[t - 1])                             # λ_{t-1}
-    g_g = ((spk_seq / g) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None
+    fired = reset_signal(torch.stack(mems), threshold) if (need_g and grad_spk is not None) else None   # S/g = H(U - θ), also at g = 0
+    g_g = (fired * grad_spk).sum_to_size(g.shape) if fired is not None else None
     return grad_x, lam, sum_to_shape(acc_beta, decay), sum_to_shape(acc_thr, threshold), g_g
 
 # %% ../../nbs/02_neurons.leaky.ipynb #3eb926a1
-def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem):
+def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem):
     "Reverse-time recursion for reset_delay=False: the surrogate also carries δ = ∂L/∂D, so it is applied step by step."
     T, mech, (need_beta, need_thr, need_g) = len(mems), ctx.reset_mechanism, ctx.needs_input_grad[2:5]
     grad_x = mem0.new_empty((T, *mem0.shape))
     acc_beta, acc_thr, acc_g = (torch.zeros_like(lam) if need else None for need in (need_beta, need_thr, need_g))
+    live = g != 0                                                                     # where g = 0, D[t] has no surrogate
     for t in range(T - 1, -1, -1):
         prev, pre, gs = (mems[t - 1] if t > 0 else mem0), pres[t], (None if grad_spk is None else grad_spk[t])
-        reset, fired = reset_signal(prev, threshold), spk_seq[t] / g                      # R[t], S[t]/g
+        reset, fired = reset_signal(prev, threshold), reset_signal(pre, threshold)        # R[t], S[t]/g = H(Ũ[t] - θ)
         d = fired - reset
-        delta = -threshold * lam if mech == "subtract" else (-pre * lam if mech == "zero" else torch.zeros_like(lam))
+        delta = (-threshold * lam if mech == "subtract" else (-pre * lam if mech == "zero" else torch.zeros_like(lam))) * live
         v = spike_backward(ctx.spike_fn, pre - threshold, delta if gs is None else g * gs + delta)
         mu = (lam * (1 - d) if mech == "zero" else lam) + v
         grad_x[t] = mu
@@ -130,7 +132,7 @@ class LeakySequence(torch.autograd.Function):
         mem_last = mems[-1].clone()
         if keep:
             trace = [mem_seq] if record else mems
-            ctx.save_for_backward(mem, decay, threshold, g, spk_seq if (g.requires_grad or not reset_delay) else None, *trace, *pres)
+            ctx.save_for_backward(mem, decay, threshold, g, *trace, *pres)
         ctx.spike_fn, ctx.reset_mechanism, ctx.reset_delay, ctx.record = spike_fn, reset_mechanism, reset_delay, record
         ctx.unit_g = bool((g == 1).all())
         ctx.set_materialize_grads(False)                     # an unused output sends None, not a tensor of zeros
@@ -138,13 +140,13 @@ class LeakySequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spk, grad_last, grad_mem=None):
-        mem0, decay, threshold, g, spk_seq, *rest = first_order_saved(ctx, "Leaky")
+        mem0, decay, threshold, g, *rest = first_order_saved(ctx, "Leaky")
         with torch.no_grad():
             mems = list(rest[0].unbind(0)) if ctx.record else rest[:len(rest) // (1 if ctx.reset_delay else 2)]
             pres = [] if ctx.reset_delay else (rest[1:] if ctx.record else rest[len(mems):])
             lam = last_adjoint(grad_last, grad_mem, mem0)
             backward = _leaky_backward if ctx.reset_delay else _leaky_backward_immediate
-            grads = backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem)
+            grads = backward(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem)
         return (*grads, None, None, None, None, None)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #841f0df3
@@ -262,17 +264,13 @@ class LeakyNumba(torch.autograd.Function):
 
 
 # %% ../../nbs/02_neurons.leaky.ipynb #b2945ee4
-def _as_param(value, like):
-    "A parameter (number or tensor) as a tensor in `like`'s dtype and device."
-    return like_input(value, like) if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=like.dtype, device=like.device)
-
 def leaky_sequence(x_seq, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract", reset_delay=True,
                    graded_spikes_factor=1.0, record=True, inplace=True):
     """`leaky_step` over a whole sequence `x_seq` (T, B, ...) from `mem`, as one autograd node; parameters broadcast.
     Returns `(spk_seq, mem_last, mem_seq)`: spikes (T, ...), the last membrane (its own tensor), and the membrane
     sequence (T, ...), or None with `record=False`. Same numbers as T calls of `leaky_step`;
     compiled (`LeakyNumba`) where numba applies, `inplace=False` runs the step function itself (`_leaky_forward_steps`)."""
-    decay, threshold, g = (_as_param(v, x_seq) for v in (beta, threshold, graded_spikes_factor))
+    decay, threshold, g = (as_param(v, x_seq) for v in (beta, threshold, graded_spikes_factor))
     decay = clamp01(decay)                                               # β is clamped here, where autograd sees it
     x_seq, (mem,) = broadcast_sequence(x_seq, (mem,), (decay, threshold, g))
     if inplace and reset_delay and not g.requires_grad and numba_applies(spike_fn, x_seq, mem, decay, threshold, g):

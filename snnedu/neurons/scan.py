@@ -5,14 +5,16 @@
 # %% auto #0
 __all__ = ['SECOND_ORDER_MESSAGE', 'FREED_MESSAGE', 'use_numba', 'compiled', 'compiled_step', 'prange', 'NUMBA_SURROGATES',
            'spike_backward', 'fires_by_heaviside', 'spike_backward_into', 'first_order_saved', 'sum_to_shape',
-           'last_adjoint', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate', 'surrogate_grad',
-           'numba_applies', 'flat_strided', 'row', 'flat_grad', 'flat_param', 'block_size', 'numba_threads']
+           'last_adjoint', 'as_param', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate',
+           'surrogate_grad', 'numba_applies', 'flat_strided', 'row', 'flat_grad', 'flat_param', 'block_size',
+           'numba_threads']
 
 # %% ../../nbs/01a_neurons.scan.ipynb #488a7438
 import math
 
 import torch
 
+from .base import like_input
 from ..surrogate import ATan, CustomSurrogate, FastSigmoid, SurrogateSpike, heaviside_step
 
 # %% ../../nbs/01a_neurons.scan.ipynb #b7e0e609
@@ -86,6 +88,10 @@ def last_adjoint(grad_last, grad_seq, like):
     return lam
 
 # %% ../../nbs/01a_neurons.scan.ipynb #83e50c8d
+def as_param(value, like):
+    "A parameter (number or tensor) as a tensor in `like`'s dtype and device."
+    return like_input(value, like) if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=like.dtype, device=like.device)
+
 def broadcast_sequence(x_seq, states, params):
     "`x_seq` (T, ...) and `states` expanded (views) to the shape every step works on: the broadcast of a step's input, the states and the parameters."
     shape = torch.broadcast_shapes(x_seq.shape[1:], *(s.shape for s in states), *(p.shape for p in params))

@@ -25,7 +25,7 @@ def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(),
     return spk, syn, mem
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #5dc1f07a
-from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
                                  first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
                                  numba_surrogate, numba_threads, prange, row, scan_sequence, spike_backward,
                                  sum_to_shape, surrogate_grad)
@@ -42,7 +42,7 @@ def _synaptic_forward_steps(x_seq, syn, mem, alpha, beta, threshold, spike_fn, r
 # %% ../../nbs/03_neurons.synaptic.ipynb #08e3cf05
 def _synaptic_backward(ctx, saved, grad_spk, grad_syn, grad_mem):
     "Reverse-time recursion for `Synaptic` (reset_delay=True). Returns grads for (x_seq, syn0, mem0, alpha, beta, threshold, g)."
-    syn_seq, mem_seq, syn0, mem0, alpha, beta, threshold, g, spk_seq = saved
+    syn_seq, mem_seq, syn0, mem0, alpha, beta, threshold, g = saved
     T, mech, (need_a, need_b, need_thr, need_g) = mem_seq.shape[0], ctx.reset_mechanism, ctx.needs_input_grad[3:7]
     grad_x, lam = torch.empty_like(mem_seq), last_adjoint(None, grad_mem, mem0)
     nu = torch.zeros(syn0.shape, dtype=syn0.dtype, device=syn0.device)
@@ -61,7 +61,7 @@ def _synaptic_backward(ctx, saved, grad_spk, grad_syn, grad_mem):
         if need_a: acc_a += nu * prev_s
         if need_b: acc_b += k_mu * prev_m
         lam = beta * k_mu + (grad_mem[t - 1] if (grad_mem is not None and t > 0) else 0)                # λ_{t-1}
-    g_g = ((spk_seq / g) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None
+    g_g = (reset_signal(mem_seq, threshold) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None   # S/g = H(U - θ), also at g = 0
     return (grad_x, alpha * nu, lam, sum_to_shape(acc_a, alpha), sum_to_shape(acc_b, beta), sum_to_shape(acc_thr, threshold), g_g)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #0b5b6a9c
@@ -70,7 +70,7 @@ class SynapticSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, syn, mem, alpha, beta, threshold, g, spike_fn, reset_mechanism):
         spk_seq, syn_seq, mem_seq = _synaptic_forward_steps(x_seq, syn, mem, alpha, beta, threshold, spike_fn, reset_mechanism, g)
-        ctx.save_for_backward(syn_seq, mem_seq, syn, mem, alpha, beta, threshold, g, spk_seq if g.requires_grad else None)
+        ctx.save_for_backward(syn_seq, mem_seq, syn, mem, alpha, beta, threshold, g)
         ctx.spike_fn, ctx.reset_mechanism = spike_fn, reset_mechanism
         ctx.set_materialize_grads(False)
         return spk_seq, syn_seq, mem_seq
@@ -204,12 +204,12 @@ class SynapticNumba(torch.autograd.Function):
 # %% ../../nbs/03_neurons.synaptic.ipynb #e3b512e0
 def synaptic_sequence(x_seq, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract",
                       reset_delay=True, graded_spikes_factor=1.0):
-    """`synaptic_step` over a whole sequence `x_seq` (T, B, ...) from `(syn, mem)`, as one autograd node; parameters are
-    tensors in `x_seq`'s dtype that broadcast. Returns `(spk_seq, (syn_last, mem_last), (syn_seq, mem_seq))`; the last
+    """`synaptic_step` over a whole sequence `x_seq` (T, B, ...) from `(syn, mem)`, as one autograd node; parameters
+    (numbers or tensors, see `as_param`) broadcast. Returns `(spk_seq, (syn_last, mem_last), (syn_seq, mem_seq))`; the last
     states are their own tensors. Same numbers as T calls of `synaptic_step`;
     compiled (`SynapticNumba`) where numba applies."""
-    alpha, beta = clamp01(alpha), clamp01(beta)                       # clamped here, where autograd sees it
-    params = (alpha, beta, threshold, graded_spikes_factor)
+    alpha, beta, threshold, g = (as_param(v, x_seq) for v in (alpha, beta, threshold, graded_spikes_factor))
+    params = (clamp01(alpha), clamp01(beta), threshold, g)           # α, β clamped here, where autograd sees it
     if not reset_delay:
         step = lambda x_t, syn, mem, a, b, th, g: synaptic_step(x_t, syn, mem, a, b, th, spike_fn, reset_mechanism, False, g)
         return scan_sequence(step, x_seq, (syn, mem), params, record=(0, 1), name="Synaptic")
