@@ -26,8 +26,8 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
 from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
-                                 numba_surrogate, numba_threads, prange, row, spike_backward, spike_backward_into,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, launch, np, numba_applies,
+                                 numba_surrogate, prange, row, spike_backward, spike_backward_into,
                                  sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #00db5eda
@@ -236,9 +236,8 @@ class LeakyNumba(torch.autograd.Function):
         mem_seq = torch.empty((T, *shape) if record else (0,), dtype=dt)
         x = flat_strided(x_seq, T, M)
         mech, one = RESET_MECHANISMS.index(reset_mechanism), x[0].dtype.type(1)
-        numba_threads()
-        _leaky_forward_kernel(*x, *(flat_param(v, shape) for v in (mem, decay, threshold, g)), spk_seq.view(-1).numpy(),
-                              mem_seq.view(-1).numpy(), mem_last.view(-1).numpy(), T, record, block_size(1, dt.itemsize), mech, one)
+        launch(_leaky_forward_kernel, *x, *(flat_param(v, shape) for v in (mem, decay, threshold, g)), spk_seq.view(-1).numpy(),
+               mem_seq.view(-1).numpy(), mem_last.view(-1).numpy(), T, record, block_size(1, dt.itemsize), mech, one)
         if any(ctx.needs_input_grad[:4]): ctx.save_for_backward(x_seq, mem, decay, threshold, g)
         ctx.spike_fn, ctx.mech, ctx.one = spike_fn, mech, one
         ctx.set_materialize_grads(False)                     # an unused output sends None, not a tensor of zeros
@@ -253,12 +252,11 @@ class LeakyNumba(torch.autograd.Function):
         grad_mem0, acc_beta, acc_thr = (torch.empty(shape, dtype=dt) for _ in range(3))
         kind, p, q = numba_surrogate(ctx.spike_fn)
         x = flat_strided(x_seq, T, M)
-        numba_threads()
-        _leaky_backward_kernel(*x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_mem, T, M, x[0]),
-                               *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
-                               grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
-                               acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),
-                               ctx.one.dtype.type(q), ctx.one)
+        launch(_leaky_backward_kernel, *x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_mem, T, M, x[0]),
+               *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
+               grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
+               acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),
+               ctx.one.dtype.type(q), ctx.one)
         return (grad_x if need_x else None, grad_mem0, sum_to_shape(acc_beta, decay) if need_beta else None,
                 sum_to_shape(acc_thr, threshold) if need_thr else None, None, None, None, None)
 

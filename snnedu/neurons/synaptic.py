@@ -26,8 +26,8 @@ def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(),
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #5dc1f07a
 from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
-                                 numba_surrogate, numba_threads, prange, row, scan_sequence, spike_backward,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, launch, np, numba_applies,
+                                 numba_surrogate, prange, row, scan_sequence, spike_backward,
                                  sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #dd6e4bda
@@ -172,10 +172,9 @@ class SynapticNumba(torch.autograd.Function):
         spk_seq, syn_seq, mem_seq = (torch.empty((T, *shape), dtype=dt) for _ in range(3))
         x = flat_strided(x_seq, T, M)
         mech, one = RESET_MECHANISMS.index(reset_mechanism), x[0].dtype.type(1)
-        numba_threads()
-        _synaptic_forward_kernel(*x, *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
-                                 *(s.view(-1).numpy() for s in (spk_seq, syn_seq, mem_seq)), T, block_size(1, dt.itemsize),
-                                 mech, one)
+        launch(_synaptic_forward_kernel, *x, *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
+               *(s.view(-1).numpy() for s in (spk_seq, syn_seq, mem_seq)), T, block_size(1, dt.itemsize),
+               mech, one)
         if any(ctx.needs_input_grad[:6]): ctx.save_for_backward(x_seq, syn, mem, alpha, beta, threshold, g)
         ctx.spike_fn, ctx.mech, ctx.one = spike_fn, mech, one
         ctx.set_materialize_grads(False)
@@ -189,13 +188,12 @@ class SynapticNumba(torch.autograd.Function):
         grad_x, nu0, lam0, acc_a, acc_b, acc_thr = torch.empty((T, *shape), dtype=dt), *(torch.empty(shape, dtype=dt) for _ in range(5))
         kind, p, q = numba_surrogate(ctx.spike_fn)
         x = flat_strided(x_seq, T, M)
-        numba_threads()
-        _synaptic_backward_kernel(*x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_syn, T, M, x[0]),
-                                  *flat_grad(grad_mem, T, M, x[0]),
-                                  *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
-                                  *(v.view(-1).numpy() for v in (grad_x, nu0, lam0, acc_a, acc_b, acc_thr)), T, need_params,
-                                  block_size(T, 2 * dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p), ctx.one.dtype.type(q),
-                                  ctx.one)
+        launch(_synaptic_backward_kernel, *x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_syn, T, M, x[0]),
+               *flat_grad(grad_mem, T, M, x[0]),
+               *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
+               *(v.view(-1).numpy() for v in (grad_x, nu0, lam0, acc_a, acc_b, acc_thr)), T, need_params,
+               block_size(T, 2 * dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p), ctx.one.dtype.type(q),
+               ctx.one)
         grads = [sum_to_shape(acc, v) if need else None
                  for acc, v, need in zip((acc_a, acc_b, acc_thr), (alpha, beta, threshold), ctx.needs_input_grad[3:6])]
         return (grad_x, alpha.detach() * nu0, lam0, *grads, None, None, None)
