@@ -9,7 +9,8 @@ __all__ = ['leaky_step', 'LeakySequence', 'LeakyNumba', 'leaky_sequence', 'Leaky
 import torch
 
 from ..surrogate import atan
-from .base import RESET_MECHANISMS, LIF, apply_reset, clamp01, emit_spikes, immediate_reset, like_input, quantise, reset_signal
+from .base import (RESET_MECHANISMS, LIF, apply_reset, clamp01, emit_spikes, immediate_reset, like_input, quantise,
+                                 reset_signal, unscaled_spikes)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #d36eef96
 def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract", reset_delay=True,
@@ -72,7 +73,7 @@ def _leaky_forward_inplace(x_seq, mem, decay, threshold, g, reset_mechanism, rec
     return spk_seq, mem_seq, mems, []
 
 # %% ../../nbs/02_neurons.leaky.ipynb #1308df4d
-def _leaky_backward(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem):
+def _leaky_backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem):
     "Reverse-time recursion for reset_delay=True (derivation above). Returns grads for (x_seq, mem0, beta, threshold, g)."
     T, mech, (need_beta, need_thr, need_g) = len(mems), ctx.reset_mechanism, ctx.needs_input_grad[2:5]
     grad_x, u = mem0.new_empty((T, *mem0.shape)), torch.empty(mem0.shape, dtype=mem0.dtype, device=mem0.device)
@@ -92,12 +93,12 @@ def _leaky_backward(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, g
         if mech == "zero": lam.mul_(1 - reset)
         if need_beta: acc_beta.addcmul_(mu if mech != "zero" else mu * (1 - reset), prev)
         if grad_mem is not None and t > 0: lam.add_(grad_mem[t - 1])                             # λ_{t-1}
-    fired = reset_signal(torch.stack(mems), threshold) if (need_g and grad_spk is not None) else None   # S/g = H(U - θ), also at g = 0
+    fired = unscaled_spikes(spk_seq, g, torch.stack(mems), threshold) if (need_g and grad_spk is not None) else None   # S/g, not 0/0
     g_g = (fired * grad_spk).sum_to_size(g.shape) if fired is not None else None
     return grad_x, lam, sum_to_shape(acc_beta, decay), sum_to_shape(acc_thr, threshold), g_g
 
 # %% ../../nbs/02_neurons.leaky.ipynb #3eb926a1
-def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem):
+def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem):
     "Reverse-time recursion for reset_delay=False: the surrogate also carries δ = ∂L/∂D, so it is applied step by step."
     T, mech, (need_beta, need_thr, need_g) = len(mems), ctx.reset_mechanism, ctx.needs_input_grad[2:5]
     grad_x = mem0.new_empty((T, *mem0.shape))
@@ -105,7 +106,7 @@ def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, pres, grad_s
     live = g != 0                                                                     # where g = 0, D[t] has no surrogate
     for t in range(T - 1, -1, -1):
         prev, pre, gs = (mems[t - 1] if t > 0 else mem0), pres[t], (None if grad_spk is None else grad_spk[t])
-        reset, fired = reset_signal(prev, threshold), reset_signal(pre, threshold)        # R[t], S[t]/g = H(Ũ[t] - θ)
+        reset, fired = reset_signal(prev, threshold), unscaled_spikes(spk_seq[t], g, pre, threshold)   # R[t], S[t]/g
         d = fired - reset
         delta = (-threshold * lam if mech == "subtract" else (-pre * lam if mech == "zero" else torch.zeros_like(lam))) * live
         v = spike_backward(ctx.spike_fn, pre - threshold, delta if gs is None else g * gs + delta)
@@ -132,7 +133,7 @@ class LeakySequence(torch.autograd.Function):
         mem_last = mems[-1].clone()
         if keep:
             trace = [mem_seq] if record else mems
-            ctx.save_for_backward(mem, decay, threshold, g, *trace, *pres)
+            ctx.save_for_backward(mem, decay, threshold, g, spk_seq if (g.requires_grad or not reset_delay) else None, *trace, *pres)
         ctx.spike_fn, ctx.reset_mechanism, ctx.reset_delay, ctx.record = spike_fn, reset_mechanism, reset_delay, record
         ctx.unit_g = bool((g == 1).all())
         ctx.set_materialize_grads(False)                     # an unused output sends None, not a tensor of zeros
@@ -140,13 +141,13 @@ class LeakySequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spk, grad_last, grad_mem=None):
-        mem0, decay, threshold, g, *rest = first_order_saved(ctx, "Leaky")
+        mem0, decay, threshold, g, spk_seq, *rest = first_order_saved(ctx, "Leaky")
         with torch.no_grad():
             mems = list(rest[0].unbind(0)) if ctx.record else rest[:len(rest) // (1 if ctx.reset_delay else 2)]
             pres = [] if ctx.reset_delay else (rest[1:] if ctx.record else rest[len(mems):])
             lam = last_adjoint(grad_last, grad_mem, mem0)
             backward = _leaky_backward if ctx.reset_delay else _leaky_backward_immediate
-            grads = backward(ctx, mems, mem0, decay, threshold, g, pres, grad_spk, lam, grad_mem)
+            grads = backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_spk, lam, grad_mem)
         return (*grads, None, None, None, None, None)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #841f0df3

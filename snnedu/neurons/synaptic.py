@@ -10,7 +10,7 @@ import torch
 
 from ..surrogate import atan
 from .base import (RESET_MECHANISMS, LIF, apply_reset, clamp01, decay_tensor, emit_spikes, immediate_reset, like_input,
-                                 quantise, register_tensor, reset_signal)
+                                 quantise, register_tensor, reset_signal, unscaled_spikes)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #b155d70d
 def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract",
@@ -42,7 +42,7 @@ def _synaptic_forward_steps(x_seq, syn, mem, alpha, beta, threshold, spike_fn, r
 # %% ../../nbs/03_neurons.synaptic.ipynb #08e3cf05
 def _synaptic_backward(ctx, saved, grad_spk, grad_syn, grad_mem):
     "Reverse-time recursion for `Synaptic` (reset_delay=True). Returns grads for (x_seq, syn0, mem0, alpha, beta, threshold, g)."
-    syn_seq, mem_seq, syn0, mem0, alpha, beta, threshold, g = saved
+    syn_seq, mem_seq, syn0, mem0, alpha, beta, threshold, g, spk_seq = saved
     T, mech, (need_a, need_b, need_thr, need_g) = mem_seq.shape[0], ctx.reset_mechanism, ctx.needs_input_grad[3:7]
     grad_x, lam = torch.empty_like(mem_seq), last_adjoint(None, grad_mem, mem0)
     nu = torch.zeros(syn0.shape, dtype=syn0.dtype, device=syn0.device)
@@ -61,7 +61,7 @@ def _synaptic_backward(ctx, saved, grad_spk, grad_syn, grad_mem):
         if need_a: acc_a += nu * prev_s
         if need_b: acc_b += k_mu * prev_m
         lam = beta * k_mu + (grad_mem[t - 1] if (grad_mem is not None and t > 0) else 0)                # λ_{t-1}
-    g_g = (reset_signal(mem_seq, threshold) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None   # S/g = H(U - θ), also at g = 0
+    g_g = (unscaled_spikes(spk_seq, g, mem_seq, threshold) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None   # S/g, not 0/0
     return (grad_x, alpha * nu, lam, sum_to_shape(acc_a, alpha), sum_to_shape(acc_b, beta), sum_to_shape(acc_thr, threshold), g_g)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #0b5b6a9c
@@ -70,7 +70,7 @@ class SynapticSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, syn, mem, alpha, beta, threshold, g, spike_fn, reset_mechanism):
         spk_seq, syn_seq, mem_seq = _synaptic_forward_steps(x_seq, syn, mem, alpha, beta, threshold, spike_fn, reset_mechanism, g)
-        ctx.save_for_backward(syn_seq, mem_seq, syn, mem, alpha, beta, threshold, g)
+        ctx.save_for_backward(syn_seq, mem_seq, syn, mem, alpha, beta, threshold, g, spk_seq if g.requires_grad else None)
         ctx.spike_fn, ctx.reset_mechanism = spike_fn, reset_mechanism
         ctx.set_materialize_grads(False)
         return spk_seq, syn_seq, mem_seq
