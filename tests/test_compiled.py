@@ -337,3 +337,61 @@ def test_an_empty_batch_takes_the_torch_path(neuron):
     spk = n.sequence(x)[0]
     spk.sum().backward()
     assert spk.shape == (4, 0, 3) and x.grad.shape == (4, 0, 3) and node(spk).endswith("Sequence")
+
+def _spikes_and_gradient(x, queue):
+    "In a child: a Leaky neuron's spikes and ∂L/∂x for `x`, and whether the kernels would run there."
+    x = x.clone().requires_grad_()
+    spk = Leaky(beta=0.9).sequence(x)[0]
+    (spk * torch.linspace(-1, 1, x.shape[-1])).sum().backward()
+    queue.put((spk.detach().tolist(), x.grad.tolist(), scan.numba_applies(surrogate.atan(), x), node(spk)))
+
+@needs_numba
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork() here")
+def test_a_child_forked_after_the_kernels_ran_takes_the_torch_path():
+    """After the kernels ran here, a fork()ed child (multiprocessing's 'fork' start method, DataLoader workers) that ran
+    them would be killed by numba's GNU OpenMP layer: it takes the PyTorch path, with the same spikes and gradients."""
+    import multiprocessing
+    x = torch.randn(6, 2, 5, generator=torch.Generator().manual_seed(0)) + 0.6
+    x_here = x.clone().requires_grad_()
+    spk = Leaky(beta=0.9).sequence(x_here)[0]
+    assert node(spk) == "LeakyNumba"                                   # the kernels ran in this process
+    (spk * torch.linspace(-1, 1, 5)).sum().backward()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_spikes_and_gradient, args=(x, queue))
+    child.start(); child.join(120)
+    assert child.exitcode == 0, f"the forked child died (exit code {child.exitcode})"
+    spk_child, grad_child, applies, made_by = queue.get(timeout=10)
+    assert (applies, made_by) == (False, "LeakySequence")
+    assert torch.equal(torch.tensor(spk_child), spk.detach())
+    assert_close(torch.tensor(grad_child), x_here.grad)
+    assert scan.numba_applies(surrogate.atan(), x)                    # this process keeps its kernels
+
+THREADS_SCRIPT = """
+import threading, numba, torch
+from snnedu.neurons import Leaky
+torch.set_num_threads(2)
+x = torch.randn(20, 8, 2000, generator=torch.Generator().manual_seed(0))
+want = Leaky(beta=0.9).sequence(x)[0]
+assert numba.threading_layer() == "workqueue", numba.threading_layer()
+wrong = []
+def work():
+    for _ in range(10):
+        if not torch.equal(Leaky(beta=0.9).sequence(x)[0], want): wrong.append(1)
+threads = [threading.Thread(target=work) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("wrong", len(wrong))
+"""
+
+@needs_numba
+def test_threads_share_the_kernels_under_the_workqueue_layer():
+    """numba's workqueue threading layer (its fallback without TBB or OpenMP, e.g. on macOS) aborts the process when two
+    Python threads launch kernels at once: launches are serialised, so three threads get the right spikes."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["wrong", "0"]

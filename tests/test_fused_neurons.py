@@ -11,12 +11,12 @@ from torch import nn
 from torch.testing import assert_close
 
 from snnedu import surrogate
-from snnedu.neurons import Alpha, DeltaLeaky, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic
+from snnedu.neurons import Alpha, DeltaLeaky, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic, scan
 from snnedu.neurons.alpha import alpha_sequence
 from snnedu.neurons.base import neuron_sequence
 from snnedu.neurons.lapicque import lapicque_sequence
 from snnedu.neurons.recurrent import recurrent_fn, rleaky_sequence, rsynaptic_sequence
-from snnedu.neurons.synaptic import synaptic_sequence
+from snnedu.neurons.synaptic import synaptic_sequence, synaptic_step
 from snnedu.sequence import sequence
 
 MECHS = ("subtract", "zero", "none")
@@ -110,6 +110,52 @@ def test_delta_leaky_fused_equals_loop(learn, shape, T):
         results.append(run(neuron, x, fused, [mem0]))
         for n in neuron._state_names: assert getattr(neuron, n)._base is None, n
     assert_runs_equal(*results)
+
+ZERO_G = {"scalar 0": 0.0, "per neuron (1, 0, 2)": (1.0, 0.0, 2.0)}
+
+@pytest.mark.parametrize("g,mech,delay,learn,compiled", list(itertools.product(ZERO_G, MECHS, (True, False), (False, True), (True, False))))
+def test_leaky_zero_graded_factor_gradients_equal_the_loop(g, mech, delay, learn, compiled, monkeypatch):
+    """g = 0 (spikes of no amplitude), for all neurons or some: the fused backward recomputes the 0/1 spikes from the
+    membrane instead of dividing the spikes by g (0/0: NaN gradients, or wrong ones with reset_delay=False)."""
+    monkeypatch.setattr(scan, "use_numba", compiled)
+    x, results = make_input(9, n=3, scale=1.5), []
+    for fused in (True, False):
+        neuron = Leaky(beta=0.9, reset_mechanism=mech, reset_delay=delay, learn_beta=True, learn_threshold=True,
+                       graded_spikes_factor=torch.tensor(ZERO_G[g]), learn_graded_spikes_factor=learn).double()
+        mem0 = torch.rand(B, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 1.5
+        results.append(run(neuron, x, fused, [mem0]))
+    assert all(torch.isfinite(v).all() for v in results[0][1])
+    assert_runs_equal(*results)
+
+@pytest.mark.parametrize("g,mech", list(itertools.product(ZERO_G, MECHS)))
+def test_synaptic_zero_graded_factor_gradients_equal_the_loop(g, mech):
+    "`synaptic_sequence` with g = 0 (all or some neurons, learnable): every gradient is the step loop's, none NaN."
+    x = make_input(9, n=3, scale=1.5).requires_grad_()
+    s0, m0 = (torch.rand(B, 3, generator=torch.Generator().manual_seed(k), dtype=torch.float64).requires_grad_() for k in (1, 2))
+    a, b, th, gg = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in ((0.8, 0.5, 0.9), 0.7, 1.0, ZERO_G[g]))
+    spk, _, (syn, mem) = synaptic_sequence(x, s0, m0, a, b, th, surrogate.atan(), mech, True, gg)
+    rec, syn_t, mem_t = [], s0, m0
+    for x_t in x:
+        spk_t, syn_t, mem_t = synaptic_step(x_t, syn_t, mem_t, a, b, th, surrogate.atan(), mech, True, gg)
+        rec.append((spk_t, syn_t, mem_t))
+    w = torch.linspace(-1, 1, 3, dtype=torch.float64)
+    leaves = [x, s0, m0, a, b, th, gg]
+    got = torch.autograd.grad(((spk + syn + mem) * w).sum(), leaves)
+    want = torch.autograd.grad(sum(((s + i + m) * w).sum() for s, i, m in rec), leaves)
+    for u, v in zip(got, want):
+        assert torch.isfinite(u).all()
+        assert_close(u, v)
+
+def test_synaptic_sequence_takes_numbers_like_leaky_sequence():
+    "Python numbers for alpha, beta, threshold and the graded factor (its defaults included), as `leaky_sequence` takes them."
+    x, z = make_input(5), torch.zeros(B, N, dtype=torch.float64)
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)
+    for delay in (True, False):
+        want = synaptic_sequence(x, z, z, as_tensor(0.5), as_tensor(0.9), as_tensor(1.0), reset_delay=delay,
+                                 graded_spikes_factor=as_tensor(1.0))
+        got = synaptic_sequence(x, z, z, 0.5, 0.9, reset_delay=delay)
+        for u, v in zip((got[0], *got[1], *got[2]), (want[0], *want[1], *want[2])): assert_close(u, v, rtol=0, atol=0)
+    assert synaptic_sequence(x.float(), z.float(), z.float(), 0.5, 0.9)[0].dtype == torch.float32
 
 SURROGATES = {
     "atan": surrogate.atan, "fast_sigmoid": surrogate.fast_sigmoid, "sigmoid": surrogate.sigmoid,

@@ -9,7 +9,8 @@ __all__ = ['leaky_step', 'LeakySequence', 'LeakyNumba', 'leaky_sequence', 'Leaky
 import torch
 
 from ..surrogate import atan
-from .base import RESET_MECHANISMS, LIF, apply_reset, clamp01, emit_spikes, immediate_reset, like_input, quantise, reset_signal
+from .base import (RESET_MECHANISMS, LIF, apply_reset, clamp01, emit_spikes, immediate_reset, like_input, quantise,
+                                 reset_signal, unscaled_spikes)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #d36eef96
 def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract", reset_delay=True,
@@ -25,9 +26,9 @@ def leaky_step(input_, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanis
     return spk, mem
 
 # %% ../../nbs/02_neurons.leaky.ipynb #cf644106
-from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
-                                 numba_surrogate, numba_threads, prange, row, spike_backward, spike_backward_into,
+from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, launch, np, numba_applies,
+                                 numba_surrogate, prange, row, spike_backward, spike_backward_into,
                                  sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/02_neurons.leaky.ipynb #00db5eda
@@ -92,7 +93,8 @@ def _leaky_backward(ctx, mems, mem0, decay, threshold, g, spk_seq, pres, grad_sp
         if mech == "zero": lam.mul_(1 - reset)
         if need_beta: acc_beta.addcmul_(mu if mech != "zero" else mu * (1 - reset), prev)
         if grad_mem is not None and t > 0: lam.add_(grad_mem[t - 1])                             # λ_{t-1}
-    g_g = ((spk_seq / g) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None
+    fired = unscaled_spikes(spk_seq, g, torch.stack(mems), threshold) if (need_g and grad_spk is not None) else None   # S/g, not 0/0
+    g_g = (fired * grad_spk).sum_to_size(g.shape) if fired is not None else None
     return grad_x, lam, sum_to_shape(acc_beta, decay), sum_to_shape(acc_thr, threshold), g_g
 
 # %% ../../nbs/02_neurons.leaky.ipynb #3eb926a1
@@ -101,11 +103,12 @@ def _leaky_backward_immediate(ctx, mems, mem0, decay, threshold, g, spk_seq, pre
     T, mech, (need_beta, need_thr, need_g) = len(mems), ctx.reset_mechanism, ctx.needs_input_grad[2:5]
     grad_x = mem0.new_empty((T, *mem0.shape))
     acc_beta, acc_thr, acc_g = (torch.zeros_like(lam) if need else None for need in (need_beta, need_thr, need_g))
+    live = g != 0                                                                     # where g = 0, D[t] has no surrogate
     for t in range(T - 1, -1, -1):
         prev, pre, gs = (mems[t - 1] if t > 0 else mem0), pres[t], (None if grad_spk is None else grad_spk[t])
-        reset, fired = reset_signal(prev, threshold), spk_seq[t] / g                      # R[t], S[t]/g
+        reset, fired = reset_signal(prev, threshold), unscaled_spikes(spk_seq[t], g, pre, threshold)   # R[t], S[t]/g
         d = fired - reset
-        delta = -threshold * lam if mech == "subtract" else (-pre * lam if mech == "zero" else torch.zeros_like(lam))
+        delta = (-threshold * lam if mech == "subtract" else (-pre * lam if mech == "zero" else torch.zeros_like(lam))) * live
         v = spike_backward(ctx.spike_fn, pre - threshold, delta if gs is None else g * gs + delta)
         mu = (lam * (1 - d) if mech == "zero" else lam) + v
         grad_x[t] = mu
@@ -234,9 +237,8 @@ class LeakyNumba(torch.autograd.Function):
         mem_seq = torch.empty((T, *shape) if record else (0,), dtype=dt)
         x = flat_strided(x_seq, T, M)
         mech, one = RESET_MECHANISMS.index(reset_mechanism), x[0].dtype.type(1)
-        numba_threads()
-        _leaky_forward_kernel(*x, *(flat_param(v, shape) for v in (mem, decay, threshold, g)), spk_seq.view(-1).numpy(),
-                              mem_seq.view(-1).numpy(), mem_last.view(-1).numpy(), T, record, block_size(1, dt.itemsize), mech, one)
+        launch(_leaky_forward_kernel, *x, *(flat_param(v, shape) for v in (mem, decay, threshold, g)), spk_seq.view(-1).numpy(),
+               mem_seq.view(-1).numpy(), mem_last.view(-1).numpy(), T, record, block_size(1, dt.itemsize), mech, one)
         if any(ctx.needs_input_grad[:4]): ctx.save_for_backward(x_seq, mem, decay, threshold, g)
         ctx.spike_fn, ctx.mech, ctx.one = spike_fn, mech, one
         ctx.set_materialize_grads(False)                     # an unused output sends None, not a tensor of zeros
@@ -251,28 +253,23 @@ class LeakyNumba(torch.autograd.Function):
         grad_mem0, acc_beta, acc_thr = (torch.empty(shape, dtype=dt) for _ in range(3))
         kind, p, q = numba_surrogate(ctx.spike_fn)
         x = flat_strided(x_seq, T, M)
-        numba_threads()
-        _leaky_backward_kernel(*x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_mem, T, M, x[0]),
-                               *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
-                               grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
-                               acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),
-                               ctx.one.dtype.type(q), ctx.one)
+        launch(_leaky_backward_kernel, *x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_mem, T, M, x[0]),
+               *(flat_param(v, shape) for v in (mem, decay, threshold, g, last_adjoint(grad_last, grad_mem, mem))),
+               grad_x.view(-1).numpy(), grad_mem0.view(-1).numpy(), acc_beta.view(-1).numpy(),
+               acc_thr.view(-1).numpy(), T, need_x, need_beta or need_thr, block_size(T, dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p),
+               ctx.one.dtype.type(q), ctx.one)
         return (grad_x if need_x else None, grad_mem0, sum_to_shape(acc_beta, decay) if need_beta else None,
                 sum_to_shape(acc_thr, threshold) if need_thr else None, None, None, None, None)
 
 
 # %% ../../nbs/02_neurons.leaky.ipynb #b2945ee4
-def _as_param(value, like):
-    "A parameter (number or tensor) as a tensor in `like`'s dtype and device."
-    return like_input(value, like) if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=like.dtype, device=like.device)
-
 def leaky_sequence(x_seq, mem, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract", reset_delay=True,
                    graded_spikes_factor=1.0, record=True, inplace=True):
     """`leaky_step` over a whole sequence `x_seq` (T, B, ...) from `mem`, as one autograd node; parameters broadcast.
     Returns `(spk_seq, mem_last, mem_seq)`: spikes (T, ...), the last membrane (its own tensor), and the membrane
     sequence (T, ...), or None with `record=False`. Same numbers as T calls of `leaky_step`;
     compiled (`LeakyNumba`) where numba applies, `inplace=False` runs the step function itself (`_leaky_forward_steps`)."""
-    decay, threshold, g = (_as_param(v, x_seq) for v in (beta, threshold, graded_spikes_factor))
+    decay, threshold, g = (as_param(v, x_seq) for v in (beta, threshold, graded_spikes_factor))
     decay = clamp01(decay)                                               # β is clamped here, where autograd sees it
     x_seq, (mem,) = broadcast_sequence(x_seq, (mem,), (decay, threshold, g))
     if inplace and reset_delay and not g.requires_grad and numba_applies(spike_fn, x_seq, mem, decay, threshold, g):

@@ -5,14 +5,17 @@
 # %% auto #0
 __all__ = ['SECOND_ORDER_MESSAGE', 'FREED_MESSAGE', 'use_numba', 'compiled', 'compiled_step', 'prange', 'NUMBA_SURROGATES',
            'spike_backward', 'fires_by_heaviside', 'spike_backward_into', 'first_order_saved', 'sum_to_shape',
-           'last_adjoint', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate', 'surrogate_grad',
-           'numba_applies', 'flat_strided', 'row', 'flat_grad', 'flat_param', 'block_size', 'numba_threads']
+           'last_adjoint', 'as_param', 'broadcast_sequence', 'StepScan', 'scan_sequence', 'numba_surrogate',
+           'surrogate_grad', 'numba_applies', 'flat_strided', 'row', 'flat_grad', 'flat_param', 'block_size', 'launch']
 
 # %% ../../nbs/01a_neurons.scan.ipynb #488a7438
 import math
+import os
+import threading
 
 import torch
 
+from .base import like_input
 from ..surrogate import ATan, CustomSurrogate, FastSigmoid, SurrogateSpike, heaviside_step
 
 # %% ../../nbs/01a_neurons.scan.ipynb #b7e0e609
@@ -86,6 +89,10 @@ def last_adjoint(grad_last, grad_seq, like):
     return lam
 
 # %% ../../nbs/01a_neurons.scan.ipynb #83e50c8d
+def as_param(value, like):
+    "A parameter (number or tensor) as a tensor in `like`'s dtype and device."
+    return like_input(value, like) if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=like.dtype, device=like.device)
+
 def broadcast_sequence(x_seq, states, params):
     "`x_seq` (T, ...) and `states` expanded (views) to the shape every step works on: the broadcast of a step's input, the states and the parameters."
     shape = torch.broadcast_shapes(x_seq.shape[1:], *(s.shape for s in states), *(p.shape for p in params))
@@ -164,6 +171,17 @@ compiled = numba.njit(parallel=True, cache=True, error_model="numpy") if numba e
 compiled_step = numba.njit(cache=True, error_model="numpy") if numba else (lambda f: f)             # a piece of one, inlined
 prange = numba.prange if numba else range
 
+_forked_after_kernels = False                       # True in a fork()ed child of a process whose kernels ran
+
+def _after_fork_in_child():
+    "A fork()ed child takes the PyTorch path if the parent's kernels have run: numba's OpenMP threads do not survive fork()."
+    global _forked_after_kernels
+    try: numba.threading_layer()                    # ValueError until a compiled kernel has started numba's threads
+    except ValueError: return
+    _forked_after_kernels = True
+
+if numba: os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 # %% ../../nbs/01a_neurons.scan.ipynb #41986ebb
 NUMBA_SURROGATES = {ATan: 0, FastSigmoid: 1}
@@ -187,8 +205,8 @@ def surrogate_grad(kind, u, grad, p, q, one):
 
 # %% ../../nbs/01a_neurons.scan.ipynb #ad998424
 def numba_applies(spike_fn, *tensors):
-    "Whether the compiled kernels run: numba installed, `use_numba` on, a surrogate they know, every tensor on the CPU in float32 or float64, and something to compute (the first tensor is not empty)."
-    if not (use_numba and numba is not None and numba_surrogate(spike_fn) is not None): return False
+    "Whether the compiled kernels run: numba installed, `use_numba` on (and not a child forked after they ran), a surrogate they know, every tensor on the CPU in float32 or float64, and something to compute (the first tensor is not empty)."
+    if not (use_numba and numba is not None and not _forked_after_kernels and numba_surrogate(spike_fn) is not None): return False
     dtype = tensors[0].dtype
     return (dtype in (torch.float32, torch.float64) and tensors[0].numel() > 0
             and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors))
@@ -223,7 +241,11 @@ def block_size(T, itemsize, budget=1 << 19):
     "Neurons per block of a compiled kernel: a block's whole membrane history, (T+1)·block numbers, fits in `budget` bytes (a core's L2 cache)."
     return max(64, budget // ((T + 1) * itemsize) // 64 * 64)
 
-def numba_threads():
-    "Let the compiled kernels use as many threads as PyTorch (`torch.set_num_threads`), within numba's pool."
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+_launch_lock = threading.Lock()
+
+def launch(kernel, *args):
+    "Run compiled `kernel(*args)` with as many threads as PyTorch (`torch.set_num_threads`, within numba's pool), one launch at a time."
+    with _launch_lock:
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        return kernel(*args)
 

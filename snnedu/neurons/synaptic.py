@@ -10,7 +10,7 @@ import torch
 
 from ..surrogate import atan
 from .base import (RESET_MECHANISMS, LIF, apply_reset, clamp01, decay_tensor, emit_spikes, immediate_reset, like_input,
-                                 quantise, register_tensor, reset_signal)
+                                 quantise, register_tensor, reset_signal, unscaled_spikes)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #b155d70d
 def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract",
@@ -25,9 +25,9 @@ def synaptic_step(input_, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(),
     return spk, syn, mem
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #5dc1f07a
-from .scan import (block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
-                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, np, numba_applies,
-                                 numba_surrogate, numba_threads, prange, row, scan_sequence, spike_backward,
+from .scan import (as_param, block_size, broadcast_sequence, compiled, compiled_step, fires_by_heaviside,
+                                 first_order_saved, flat_grad, flat_param, flat_strided, last_adjoint, launch, np, numba_applies,
+                                 numba_surrogate, prange, row, scan_sequence, spike_backward,
                                  sum_to_shape, surrogate_grad)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #dd6e4bda
@@ -61,7 +61,7 @@ def _synaptic_backward(ctx, saved, grad_spk, grad_syn, grad_mem):
         if need_a: acc_a += nu * prev_s
         if need_b: acc_b += k_mu * prev_m
         lam = beta * k_mu + (grad_mem[t - 1] if (grad_mem is not None and t > 0) else 0)                # λ_{t-1}
-    g_g = ((spk_seq / g) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None
+    g_g = (unscaled_spikes(spk_seq, g, mem_seq, threshold) * grad_spk).sum_to_size(g.shape) if (need_g and grad_spk is not None) else None   # S/g, not 0/0
     return (grad_x, alpha * nu, lam, sum_to_shape(acc_a, alpha), sum_to_shape(acc_b, beta), sum_to_shape(acc_thr, threshold), g_g)
 
 # %% ../../nbs/03_neurons.synaptic.ipynb #0b5b6a9c
@@ -172,10 +172,9 @@ class SynapticNumba(torch.autograd.Function):
         spk_seq, syn_seq, mem_seq = (torch.empty((T, *shape), dtype=dt) for _ in range(3))
         x = flat_strided(x_seq, T, M)
         mech, one = RESET_MECHANISMS.index(reset_mechanism), x[0].dtype.type(1)
-        numba_threads()
-        _synaptic_forward_kernel(*x, *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
-                                 *(s.view(-1).numpy() for s in (spk_seq, syn_seq, mem_seq)), T, block_size(1, dt.itemsize),
-                                 mech, one)
+        launch(_synaptic_forward_kernel, *x, *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
+               *(s.view(-1).numpy() for s in (spk_seq, syn_seq, mem_seq)), T, block_size(1, dt.itemsize),
+               mech, one)
         if any(ctx.needs_input_grad[:6]): ctx.save_for_backward(x_seq, syn, mem, alpha, beta, threshold, g)
         ctx.spike_fn, ctx.mech, ctx.one = spike_fn, mech, one
         ctx.set_materialize_grads(False)
@@ -189,13 +188,12 @@ class SynapticNumba(torch.autograd.Function):
         grad_x, nu0, lam0, acc_a, acc_b, acc_thr = torch.empty((T, *shape), dtype=dt), *(torch.empty(shape, dtype=dt) for _ in range(5))
         kind, p, q = numba_surrogate(ctx.spike_fn)
         x = flat_strided(x_seq, T, M)
-        numba_threads()
-        _synaptic_backward_kernel(*x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_syn, T, M, x[0]),
-                                  *flat_grad(grad_mem, T, M, x[0]),
-                                  *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
-                                  *(v.view(-1).numpy() for v in (grad_x, nu0, lam0, acc_a, acc_b, acc_thr)), T, need_params,
-                                  block_size(T, 2 * dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p), ctx.one.dtype.type(q),
-                                  ctx.one)
+        launch(_synaptic_backward_kernel, *x, *flat_grad(grad_spk, T, M, x[0]), *flat_grad(grad_syn, T, M, x[0]),
+               *flat_grad(grad_mem, T, M, x[0]),
+               *(flat_param(v, shape) for v in (syn, mem, alpha, beta, threshold, g)),
+               *(v.view(-1).numpy() for v in (grad_x, nu0, lam0, acc_a, acc_b, acc_thr)), T, need_params,
+               block_size(T, 2 * dt.itemsize), ctx.mech, kind, ctx.one.dtype.type(p), ctx.one.dtype.type(q),
+               ctx.one)
         grads = [sum_to_shape(acc, v) if need else None
                  for acc, v, need in zip((acc_a, acc_b, acc_thr), (alpha, beta, threshold), ctx.needs_input_grad[3:6])]
         return (grad_x, alpha.detach() * nu0, lam0, *grads, None, None, None)
@@ -204,12 +202,12 @@ class SynapticNumba(torch.autograd.Function):
 # %% ../../nbs/03_neurons.synaptic.ipynb #e3b512e0
 def synaptic_sequence(x_seq, syn, mem, alpha, beta, threshold=1.0, spike_fn=atan(), reset_mechanism="subtract",
                       reset_delay=True, graded_spikes_factor=1.0):
-    """`synaptic_step` over a whole sequence `x_seq` (T, B, ...) from `(syn, mem)`, as one autograd node; parameters are
-    tensors in `x_seq`'s dtype that broadcast. Returns `(spk_seq, (syn_last, mem_last), (syn_seq, mem_seq))`; the last
+    """`synaptic_step` over a whole sequence `x_seq` (T, B, ...) from `(syn, mem)`, as one autograd node; parameters
+    (numbers or tensors, see `as_param`) broadcast. Returns `(spk_seq, (syn_last, mem_last), (syn_seq, mem_seq))`; the last
     states are their own tensors. Same numbers as T calls of `synaptic_step`;
     compiled (`SynapticNumba`) where numba applies."""
-    alpha, beta = clamp01(alpha), clamp01(beta)                       # clamped here, where autograd sees it
-    params = (alpha, beta, threshold, graded_spikes_factor)
+    alpha, beta, threshold, g = (as_param(v, x_seq) for v in (alpha, beta, threshold, graded_spikes_factor))
+    params = (clamp01(alpha), clamp01(beta), threshold, g)           # α, β clamped here, where autograd sees it
     if not reset_delay:
         step = lambda x_t, syn, mem, a, b, th, g: synaptic_step(x_t, syn, mem, a, b, th, spike_fn, reset_mechanism, False, g)
         return scan_sequence(step, x_seq, (syn, mem), params, record=(0, 1), name="Synaptic")
